@@ -1,0 +1,3 @@
+"""Digital Polis server."""
+
+__version__ = "0.1.0"

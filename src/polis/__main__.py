@@ -1,0 +1,3 @@
+from polis.cli import app
+
+app(prog_name="polis")

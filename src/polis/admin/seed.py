@@ -1,0 +1,38 @@
+"""Demo data for ``polis dev`` and ``polis seed``. Every step is idempotent."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from polis.config import Settings
+from polis.users import service as users
+from polis.users.models import Language
+
+
+@dataclass
+class SeedReport:
+    created: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+
+
+async def seed_demo_data(session: AsyncSession, settings: Settings) -> SeedReport:
+    """Create the demo admin and the admins listed in ``POLIS_ADMIN_PHONES``; nothing twice."""
+    report = SeedReport()
+    admin, created = await users.get_or_create_by_phone(
+        session,
+        settings,
+        settings.demo_admin_phone,
+        first_name="Demo",
+        last_name="Admin",
+        language=Language.EN,
+    )
+    if not admin.is_admin:
+        admin.is_admin = True
+    (report.created if created else report.unchanged).append("demo admin")
+    for phone in settings.admin_phones:
+        _, changed = await users.grant_admin(session, settings, phone)
+        (report.created if changed else report.unchanged).append("admin from POLIS_ADMIN_PHONES")
+    await session.flush()
+    return report

@@ -1,0 +1,179 @@
+"""The application factory: routers, middleware, exception handlers and lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse, Response
+from redis.exceptions import RedisError
+from sqlalchemy.exc import DBAPIError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from polis import __version__
+from polis.config import Settings, get_settings
+from polis.kit.cache import ResponseCache
+from polis.kit.db import create_engine, create_sessionmaker
+from polis.kit.envelope import ERROR_RESPONSES, error_response, polis_error_response
+from polis.kit.errors import ErrorCode, PolisError
+from polis.kit.events import TaskJob
+from polis.kit.idempotency import IdempotencyMiddleware, IdempotentReplay
+from polis.kit.logging import configure_logging, get_logger
+from polis.kit.middleware import RequestContextMiddleware
+from polis.kit.ratelimit import RateLimiter, default_rate_limit
+from polis.kit.redis import create_redis
+from polis.ops.router import docs_router
+from polis.ops.router import router as ops_router
+
+log = get_logger(__name__)
+
+API_PREFIX = "/api/v1"
+
+_HTTP_STATUS_ERRORS = {
+    400: ErrorCode.BAD_FORMAT,
+    401: ErrorCode.TOKEN_INVALID,
+    403: ErrorCode.INSUFFICIENT_PERMISSIONS,
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.METHOD_NOT_ALLOWED,
+    409: ErrorCode.ALREADY_EXISTS,
+    429: ErrorCode.RATE_LIMITED,
+}
+
+
+def api_router() -> APIRouter:
+    """Every ``/api/v1`` route: each domain router is included here."""
+    router = APIRouter(
+        prefix=API_PREFIX, dependencies=[Depends(default_rate_limit)], responses=ERROR_RESPONSES
+    )
+    router.include_router(docs_router)
+    return router
+
+
+def _send_task_for(settings: Settings) -> Any:
+    from polis.worker import create_celery
+
+    celery = create_celery(settings)
+
+    def send_task(job: TaskJob) -> None:
+        celery.send_task(job.name, args=list(job.args), kwargs=job.kwargs)
+
+    return send_task
+
+
+def _require_url(value: str | None, name: str) -> str:
+    if not value:
+        raise RuntimeError(
+            f"{name} is not set: start Polis with `polis dev` (embedded servers) or set it"
+        )
+    return value
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    engine = create_engine(
+        _require_url(settings.database_url, "POLIS_DATABASE_URL"),
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        statement_timeout_ms=settings.db_statement_timeout_ms,
+    )
+    redis_url = _require_url(settings.redis_url, "POLIS_REDIS_URL")
+    redis = create_redis(redis_url)
+    app.state.engine = engine
+    app.state.sessionmaker = create_sessionmaker(engine)
+    app.state.redis = redis
+    app.state.rate_limiter = RateLimiter(redis_url)
+    app.state.response_cache = ResponseCache(redis)
+    app.state.send_task = _send_task_for(settings)
+    log.info("app.started", env=settings.env, version=__version__)
+    try:
+        yield
+    finally:
+        await redis.aclose()
+        await engine.dispose()
+        log.info("app.stopped")
+
+
+def _install_exception_handlers(app: FastAPI) -> None:
+    @app.exception_handler(PolisError)
+    async def _polis_error(_: Request, exc: PolisError) -> JSONResponse:
+        return polis_error_response(exc)
+
+    @app.exception_handler(IdempotentReplay)
+    async def _replay(_: Request, exc: IdempotentReplay) -> Response:
+        headers = dict(exc.headers)
+        headers["Idempotent-Replayed"] = "true"
+        return Response(content=exc.body, status_code=exc.status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {
+                "field": ".".join(str(part) for part in err.get("loc", ()) if part != "body"),
+                "message": err.get("msg", ""),
+                "type": err.get("type", ""),
+            }
+            for err in exc.errors()
+        ]
+        missing = any(err["type"] == "missing" for err in errors)
+        code = ErrorCode.MISSING_FIELD if missing else ErrorCode.BAD_FORMAT
+        return error_response(code, details={"errors": errors})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_STATUS_ERRORS.get(exc.status_code)
+        if code is None:
+            code = ErrorCode.INTERNAL if exc.status_code >= 500 else ErrorCode.BAD_FORMAT
+        message = code.default_message if exc.status_code in _HTTP_STATUS_ERRORS else None
+        return error_response(
+            code, message, headers=dict(exc.headers or {}), status_code=exc.status_code
+        )
+
+    @app.exception_handler(DBAPIError)
+    async def _database(_: Request, exc: DBAPIError) -> JSONResponse:
+        if exc.connection_invalidated or isinstance(exc.orig, OSError):
+            log.warning("db.unavailable", error=type(exc.orig).__name__)
+            return error_response(ErrorCode.DATABASE)
+        log.exception("db.error")
+        return error_response(ErrorCode.INTERNAL)
+
+    @app.exception_handler(RedisError)
+    async def _redis(_: Request, exc: RedisError) -> JSONResponse:
+        log.warning("redis.unavailable", error=type(exc).__name__)
+        return error_response(ErrorCode.SERVICE_UNAVAILABLE)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the Polis API. ``settings`` defaults to the environment's."""
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    app = FastAPI(
+        title="Digital Polis API",
+        version=__version__,
+        description="The server of Digital Polis: a community that governs itself bottom-up.",
+        lifespan=lifespan,
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=f"{API_PREFIX}/redoc",
+        debug=False,
+    )
+    app.state.settings = settings
+    _install_exception_handlers(app)
+    app.include_router(ops_router)
+    app.include_router(api_router())
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=["X-Request-ID", "X-RateLimit-Limit", "X-RateLimit-Remaining"],
+        )
+    app.add_middleware(IdempotencyMiddleware)
+    # Added last, so it is the outermost: it sees every request and every answer.
+    app.add_middleware(RequestContextMiddleware)
+    return app

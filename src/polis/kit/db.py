@@ -1,0 +1,90 @@
+"""Database plumbing: engine, sessions, the declarative base and its mixins."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import DateTime, MetaData, func
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from polis.kit import clock
+
+# Stable constraint names, so Alembic autogenerate and hand-written migrations agree.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: DateTime(timezone=True)}
+
+
+class UUIDPrimaryKey:
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+
+
+class Timestamps:
+    """``created_at``/``updated_at`` from the clock seam, so tests that move the clock see it."""
+
+    created_at: Mapped[datetime] = mapped_column(
+        default=clock.now, server_default=func.now(), nullable=False
+    )
+    updated_at: Mapped[datetime] = mapped_column(
+        default=clock.now, onupdate=clock.now, server_default=func.now(), nullable=False
+    )
+
+
+class SoftDelete:
+    """Rows that must keep existing for history (votes, cases) are marked, not deleted."""
+
+    deleted_at: Mapped[datetime | None] = mapped_column(default=None, nullable=True)
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
+
+    def mark_deleted(self) -> None:
+        self.deleted_at = clock.now()
+
+
+def to_async_url(url: str) -> str:
+    """Accept ``postgresql://`` URLs (as pgserver and most hosts print them) for asyncpg."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    return url
+
+
+def create_engine(
+    url: str, *, pool_size: int = 10, max_overflow: int = 10, statement_timeout_ms: int = 15_000
+) -> AsyncEngine:
+    connect_args: dict[str, Any] = {
+        "server_settings": {
+            "statement_timeout": str(statement_timeout_ms),
+            "application_name": "polis",
+        }
+    }
+    return create_async_engine(
+        to_async_url(url),
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_pre_ping=True,
+        connect_args=connect_args,
+    )
+
+
+def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)

@@ -1,0 +1,46 @@
+"""Typed dependencies shared by every domain's router."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from polis.config import Settings
+from polis.kit import events
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _redis(request: Request) -> Redis:
+    redis: Redis = request.app.state.redis
+    return redis
+
+
+async def get_db_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One transaction per request: commit once at the end, then send what was buffered.
+
+    Services only flush. Declared with ``scope="function"`` so the commit happens before the
+    response leaves: a failed commit becomes an error answer, never a false success.
+    """
+    maker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    async with maker() as session:
+        try:
+            yield session
+        except BaseException:
+            events.discard(session)
+            await session.rollback()
+            raise
+        await session.commit()
+    await events.dispatch(session, send_task=request.app.state.send_task, redis=_redis(request))
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+RedisDep = Annotated[Redis, Depends(_redis)]
+DbSession = Annotated[AsyncSession, Depends(get_db_session, scope="function")]

@@ -1,0 +1,119 @@
+"""One exception tree for the whole application.
+
+Every error a client can see has a stable numeric code, a name and an HTTP status. Services raise
+these; one handler renders them into the envelope. Nothing else should reach a client.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+
+class ErrorCode(Enum):
+    """The error catalogue (DESIGN.md §4). Value: (code, HTTP status, default message)."""
+
+    # 1xxx auth and access
+    INVALID_CREDENTIALS = (1001, 401, "Invalid credentials.")
+    TOKEN_EXPIRED = (1002, 401, "The token has expired.")
+    TOKEN_INVALID = (1003, 401, "The token is invalid.")
+    INSUFFICIENT_PERMISSIONS = (1004, 403, "You do not have permission to do this.")
+    NOT_VERIFIED = (1005, 403, "Finish verification first.")
+    RATE_LIMITED = (1006, 429, "Too many requests. Try again later.")
+    # 2xxx validation
+    MISSING_FIELD = (2001, 422, "A required field is missing.")
+    BAD_FORMAT = (2002, 422, "A field has the wrong format.")
+    OUT_OF_RANGE = (2003, 422, "A value is out of range.")
+    DUPLICATE = (2004, 409, "This value is already taken.")
+    IDEMPOTENCY_KEY_REUSED = (2005, 422, "This Idempotency-Key was used with another request.")
+    # 3xxx business rules
+    ENDORSEMENT_LIMIT_REACHED = (3001, 409, "The endorsement limit is reached.")
+    ALREADY_VOTED = (3002, 409, "You have already voted in this election.")
+    ELECTION_NOT_ACTIVE = (3003, 409, "The election is not open for this.")
+    NOT_ELIGIBLE = (3004, 403, "You are not eligible to vote in this election.")
+    GROUP_FULL = (3005, 409, "The group is full.")
+    ALREADY_IN_GROUP = (3006, 409, "You are already in a group.")
+    CANNOT_ENDORSE_SELF = (3007, 422, "You cannot endorse yourself.")
+    INVALID_HIERARCHY_LEVEL = (3008, 422, "Invalid hierarchy level.")
+    # 4xxx resources
+    NOT_FOUND = (4001, 404, "The resource was not found.")
+    ALREADY_EXISTS = (4002, 409, "The resource already exists.")
+    DELETED = (4003, 410, "The resource was deleted.")
+    METHOD_NOT_ALLOWED = (4004, 405, "This method is not allowed here.")
+    REQUEST_IN_PROGRESS = (4005, 409, "The same request is still being processed.")
+    # 5xxx system
+    INTERNAL = (5001, 500, "An internal error occurred.")
+    DATABASE = (5002, 503, "The database is unavailable.")
+    EXTERNAL_SERVICE = (5003, 502, "An external service failed.")
+    SERVICE_UNAVAILABLE = (5004, 503, "A backing service is unavailable.")
+
+    @property
+    def code(self) -> int:
+        return self.value[0]
+
+    @property
+    def status(self) -> int:
+        return self.value[1]
+
+    @property
+    def default_message(self) -> str:
+        return self.value[2]
+
+
+class PolisError(Exception):
+    """Base of every error a client may see."""
+
+    error: ErrorCode = ErrorCode.INTERNAL
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        details: dict[str, Any] | None = None,
+        error: ErrorCode | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        if error is not None:
+            self.error = error
+        self.message = message or self.error.default_message
+        self.details = details or {}
+        self.headers = headers or {}
+        super().__init__(self.message)
+
+    @property
+    def status_code(self) -> int:
+        return self.error.status
+
+
+class AuthError(PolisError):
+    error = ErrorCode.INVALID_CREDENTIALS
+
+
+class PermissionDenied(PolisError):
+    error = ErrorCode.INSUFFICIENT_PERMISSIONS
+
+
+class ValidationFailed(PolisError):
+    error = ErrorCode.BAD_FORMAT
+
+
+class BusinessRuleViolation(PolisError):
+    """A rule of the society forbids this; subclasses or ``error=`` name which."""
+
+    error = ErrorCode.INVALID_HIERARCHY_LEVEL
+
+
+class NotFound(PolisError):
+    error = ErrorCode.NOT_FOUND
+
+
+class Conflict(PolisError):
+    error = ErrorCode.ALREADY_EXISTS
+
+
+class RateLimited(PolisError):
+    error = ErrorCode.RATE_LIMITED
+
+
+class ServiceUnavailable(PolisError):
+    error = ErrorCode.SERVICE_UNAVAILABLE

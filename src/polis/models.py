@@ -1,0 +1,12 @@
+"""Imports every domain's models so that ``Base.metadata`` knows every table."""
+
+from __future__ import annotations
+
+import importlib
+
+MODEL_MODULES = ("polis.users.models",)
+
+
+def import_all_models() -> None:
+    for module in MODEL_MODULES:
+        importlib.import_module(module)

@@ -1,0 +1,172 @@
+"""Test infrastructure: real PostgreSQL and Redis, a schema built by Alembic, per-test rollback.
+
+By default the suite starts the embedded servers in ``var/test`` (``POLIS_TEST_DATA_DIR``).
+Set ``POLIS_TEST_DATABASE_URL`` and ``POLIS_TEST_REDIS_URL`` to use external servers instead;
+the suite then empties that database's ``public`` schema and that Redis database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import APIRouter, FastAPI
+from redis.asyncio import Redis
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from polis.app import api_router, create_app
+from polis.config import Settings
+from polis.kit import clock, migrations
+from polis.kit.db import create_engine
+from polis.kit.embedded import EmbeddedServers, recreate_database
+from polis.kit.redis import create_redis
+
+ROOT = Path(__file__).resolve().parents[1]
+TEST_DATABASE = "polis_test"
+
+
+async def _reset_external_database(url: str) -> None:
+    engine = create_engine(url, pool_size=1, max_overflow=0)
+    async with engine.begin() as conn:
+        await conn.execute(text("DROP SCHEMA public CASCADE"))
+        await conn.execute(text("CREATE SCHEMA public"))
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def server_urls() -> Iterator[tuple[str, str]]:
+    """(database_url, redis_url) of a freshly migrated test database and an empty Redis."""
+    database_url = os.environ.get("POLIS_TEST_DATABASE_URL")
+    redis_url = os.environ.get("POLIS_TEST_REDIS_URL")
+    servers: EmbeddedServers | None = None
+    if database_url and redis_url:
+        asyncio.run(_reset_external_database(database_url))
+    else:
+        data_dir = Path(os.environ.get("POLIS_TEST_DATA_DIR", ROOT / "var" / "test"))
+        servers = EmbeddedServers(data_dir).start()
+        asyncio.run(recreate_database(servers.postgres.admin_dsn, TEST_DATABASE))
+        database_url = servers.postgres.dsn(TEST_DATABASE)
+        redis_url = servers.redis_url
+    migrations.upgrade(database_url)
+    try:
+        yield database_url, redis_url
+    finally:
+        if servers is not None:
+            servers.stop()
+
+
+@pytest.fixture(scope="session")
+def settings(server_urls: tuple[str, str]) -> Settings:
+    database_url, redis_url = server_urls
+    return Settings(
+        env="test",
+        database_url=database_url,
+        redis_url=redis_url,
+        log_json=True,
+        log_level="WARNING",
+        _env_file=None,  # type: ignore[call-arg]
+    )
+
+
+@pytest.fixture(scope="session")
+async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    assert settings.database_url
+    engine = create_engine(settings.database_url, pool_size=5, max_overflow=5)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+async def redis(settings: Settings) -> AsyncIterator[Redis]:
+    assert settings.redis_url
+    client = create_redis(settings.redis_url)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture(autouse=True)
+async def _clean_redis_and_clock(redis: Redis) -> AsyncIterator[None]:
+    await redis.flushdb()
+    yield
+    clock.unfreeze()
+
+
+@asynccontextmanager
+async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """Run ``app``'s lifespan and give an HTTP client that talks to it in-process."""
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield client
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def db_session(app: FastAPI, engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
+    """A session inside a transaction that is rolled back after the test.
+
+    The app's requests share the same connection: their commits release savepoints, so the
+    test sees what a request wrote and nothing outlives the test.
+    """
+    async with engine.connect() as connection:
+        transaction = await connection.begin()
+        maker = async_sessionmaker(
+            bind=connection,
+            expire_on_commit=False,
+            autoflush=False,
+            join_transaction_mode="create_savepoint",
+        )
+        original = app.state.sessionmaker
+        app.state.sessionmaker = maker
+        async with maker() as session:
+            try:
+                yield session
+            finally:
+                app.state.sessionmaker = original
+                await transaction.rollback()
+
+
+@pytest.fixture
+async def client(app: FastAPI, db_session: AsyncSession) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
+
+
+AppFactory = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
+
+
+@pytest.fixture
+def make_client(settings: Settings) -> AppFactory:
+    """A client for a fresh app with extra test routes under /api/v1 and changed settings.
+
+    Used where a test needs a route the product does not have (one that fails on purpose) or
+    settings of its own (a tiny rate limit); the app is otherwise the real one.
+    """
+
+    @asynccontextmanager
+    async def factory(
+        router: APIRouter | None = None, **overrides: object
+    ) -> AsyncIterator[httpx.AsyncClient]:
+        app = create_app(settings.model_copy(update=overrides))
+        if router is not None:
+            extra = api_router()
+            extra.routes.clear()
+            extra.include_router(router)
+            app.include_router(extra)
+        async with running(app) as http:
+            yield http
+
+    return factory
