@@ -70,7 +70,7 @@ def settings(server_urls: tuple[str, str]) -> Settings:
         redis_url=redis_url,
         log_json=True,
         log_level="WARNING",
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
     )
 
 

