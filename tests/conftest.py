@@ -18,7 +18,12 @@ import pytest
 from fastapi import APIRouter, FastAPI
 from redis.asyncio import Redis
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+)
 
 from polis.app import api_router, create_app
 from polis.config import Settings
@@ -97,13 +102,45 @@ async def _clean_redis_and_clock(redis: Redis) -> AsyncIterator[None]:
     clock.unfreeze()
 
 
+def client_for(app: FastAPI, ip: str = "127.0.0.1") -> httpx.AsyncClient:
+    """An in-process HTTP client for ``app``, seen by the app as coming from ``ip``."""
+    transport = httpx.ASGITransport(app=app, client=(ip, 123))
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+
+def savepoint_sessionmaker(connection: AsyncConnection) -> async_sessionmaker[AsyncSession]:
+    """Sessions on ``connection`` whose commits only release savepoints of its transaction."""
+    return async_sessionmaker(
+        bind=connection,
+        expire_on_commit=False,
+        autoflush=False,
+        join_transaction_mode="create_savepoint",
+    )
+
+
 @asynccontextmanager
-async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    """Run ``app``'s lifespan and give an HTTP client that talks to it in-process."""
+async def serve_app(
+    settings: Settings,
+    router: APIRouter | None = None,
+    *,
+    connection: AsyncConnection | None = None,
+    **overrides: object,
+) -> AsyncIterator[FastAPI]:
+    """The real app, running, with ``router`` under /api/v1 and ``overrides`` in its settings.
+
+    With ``connection``, requests run inside that connection's transaction (a test's
+    ``db_session.bind``), so the test sees their writes and they vanish with its rollback.
+    """
+    app = create_app(settings.model_copy(update=overrides))
+    if router is not None:
+        extra = api_router()
+        extra.routes.clear()
+        extra.include_router(router)
+        app.include_router(extra)
     async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            yield client
+        if connection is not None:
+            app.state.sessionmaker = savepoint_sessionmaker(connection)
+        yield app
 
 
 @pytest.fixture(scope="session")
@@ -122,12 +159,7 @@ async def db_session(app: FastAPI, engine: AsyncEngine) -> AsyncIterator[AsyncSe
     """
     async with engine.connect() as connection:
         transaction = await connection.begin()
-        maker = async_sessionmaker(
-            bind=connection,
-            expire_on_commit=False,
-            autoflush=False,
-            join_transaction_mode="create_savepoint",
-        )
+        maker = savepoint_sessionmaker(connection)
         original = app.state.sessionmaker
         app.state.sessionmaker = maker
         async with maker() as session:
@@ -160,13 +192,8 @@ def make_client(settings: Settings) -> AppFactory:
     async def factory(
         router: APIRouter | None = None, **overrides: object
     ) -> AsyncIterator[httpx.AsyncClient]:
-        app = create_app(settings.model_copy(update=overrides))
-        if router is not None:
-            extra = api_router()
-            extra.routes.clear()
-            extra.include_router(router)
-            app.include_router(extra)
-        async with running(app) as http:
+        changed = settings.model_copy(update=overrides)
+        async with serve_app(changed, router) as app, client_for(app) as http:
             yield http
 
     return factory

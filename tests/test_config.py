@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from pydantic import ValidationError
 
@@ -55,7 +57,9 @@ def test_production_refuses_missing_secrets_from_the_environment(
         Settings(_env_file=None)
 
 
-def test_development_runs_with_defaults() -> None:
+def test_development_runs_with_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in [key for key in os.environ if key.startswith("POLIS_")]:
+        monkeypatch.delenv(name)
     settings = Settings(_env_file=None)
     assert settings.env == "development"
     assert settings.rate_limit_send_code == "5/hour"

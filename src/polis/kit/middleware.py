@@ -21,6 +21,7 @@ from polis.kit.context import request_id_var
 from polis.kit.envelope import error_payload
 from polis.kit.errors import ErrorCode
 from polis.kit.logging import get_logger
+from polis.kit.ratelimit import RATE_LIMIT_STATE, LimitState
 
 log = get_logger("polis.http")
 
@@ -67,6 +68,7 @@ class RequestContextMiddleware:
                 status = int(message["status"])
                 headers = list(message.get("headers", []))
                 headers.append((REQUEST_ID_HEADER.encode(), request_id.encode()))
+                headers.extend(_rate_limit_headers(scope, headers))
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -90,6 +92,17 @@ class RequestContextMiddleware:
                 duration_ms=round(elapsed * 1000, 2),
             )
             request_id_var.reset(token)
+
+
+def _rate_limit_headers(
+    scope: Scope, present: list[tuple[bytes, bytes]]
+) -> list[tuple[bytes, bytes]]:
+    """The limit state a rate-limit dependency left, unless the answer already carries it."""
+    state = scope.get("state", {}).get(RATE_LIMIT_STATE)
+    if not isinstance(state, LimitState):
+        return []
+    names = {name.lower() for name, _ in present}
+    return [(k, v) for k, v in state.raw_headers() if k not in names]
 
 
 async def _send_internal_error(send: Send) -> None:

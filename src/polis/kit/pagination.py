@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from fastapi import Depends, Query
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.elements import ColumnElement
 
 from polis.kit.envelope import ListEnvelope, ListMeta, make_meta
@@ -56,7 +57,7 @@ async def paginate(
     statement: Select[Any],
     params: PageParams,
     *,
-    sortable: Mapping[str, ColumnElement[Any]],
+    sortable: Mapping[str, ColumnElement[Any] | InstrumentedAttribute[Any]],
     default_sort: str,
 ) -> Page:
     """Run ``statement`` for one page, sorted by an allowed column, and count the whole set."""

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from fastapi import Request, Response
+from fastapi import Request
 from limits import RateLimitItem, parse
 from limits.aio.storage import RedisStorage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
@@ -24,6 +24,9 @@ from polis.kit.http import request_subject
 from polis.kit.logging import get_logger
 
 log = get_logger(__name__)
+
+# Where enforce() leaves the tightest limit seen while handling the request.
+RATE_LIMIT_STATE = "rate_limit"
 
 TIER_SETTINGS = {
     "anonymous": "rate_limit_anonymous",
@@ -44,6 +47,9 @@ class LimitState:
             "X-RateLimit-Remaining": str(self.remaining),
             "X-RateLimit-Reset": str(self.reset_at),
         }
+
+    def raw_headers(self) -> list[tuple[bytes, bytes]]:
+        return [(k.lower().encode(), v.encode()) for k, v in self.headers().items()]
 
 
 class RateLimiter:
@@ -79,9 +85,7 @@ def _settings(request: Request) -> Settings:
     return settings
 
 
-async def enforce(
-    request: Request, response: Response, *, name: str, rule: str, key: str, cost: int = 1
-) -> None:
+async def enforce(request: Request, *, name: str, rule: str, key: str, cost: int = 1) -> None:
     """Count one hit of ``rule`` for ``key``; raise 429 past the limit, else set the headers."""
     if not _settings(request).rate_limit_enabled:
         return
@@ -92,38 +96,37 @@ async def enforce(
         log.warning("ratelimit.unavailable", limit=name)
         return
     if not allowed:
+        retry_after = max(1, math.ceil(state.reset_at - time.time()))
         raise RateLimited(
             details={"limit": state.limit, "reset_at": state.reset_at, "scope": name},
-            headers={**state.headers(), "Retry-After": str(max(1, state.reset_at - _now_s()))},
+            headers={**state.headers(), "Retry-After": str(retry_after)},
         )
-    # A narrower route limit (send-code, SOS) is stricter than the tier; show the tighter one.
-    current = response.headers.get("X-RateLimit-Remaining")
-    if current is None or int(current) >= state.remaining:
-        response.headers.update(state.headers())
+    # A narrower route limit (send-code, SOS) may be tighter than the tier: show the tighter.
+    # The headers ride on the request state, and RequestContextMiddleware puts them on whatever
+    # answer goes out, including responses a route builds itself and error envelopes.
+    current: LimitState | None = getattr(request.state, RATE_LIMIT_STATE, None)
+    if current is None or current.remaining >= state.remaining:
+        setattr(request.state, RATE_LIMIT_STATE, state)
 
 
-def _now_s() -> int:
-    return int(time.time())
-
-
-async def default_rate_limit(request: Request, response: Response) -> None:
+async def default_rate_limit(request: Request) -> None:
     """The tier limit every ``/api/v1`` route carries: anonymous, authenticated or leader."""
     tier, key = request_subject(request)
     rule = getattr(_settings(request), TIER_SETTINGS[tier])
-    await enforce(request, response, name=f"tier:{tier}", rule=rule, key=key)
+    await enforce(request, name=f"tier:{tier}", rule=rule, key=key)
 
 
 def rate_limit(
     setting: str, key: Callable[[Request], str] | None = None
-) -> Callable[[Request, Response], object]:
+) -> Callable[[Request], Awaitable[None]]:
     """A route dependency for the limit in setting ``setting`` (for example ``rate_limit_sos``).
 
     ``key`` picks what is counted (a phone number, say); by default the request's subject.
     """
 
-    async def dependency(request: Request, response: Response) -> None:
+    async def dependency(request: Request) -> None:
         rule = getattr(_settings(request), setting)
         subject = key(request) if key is not None else request_subject(request)[1]
-        await enforce(request, response, name=setting, rule=rule, key=subject)
+        await enforce(request, name=setting, rule=rule, key=subject)
 
     return dependency
