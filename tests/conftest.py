@@ -133,10 +133,7 @@ async def serve_app(
     """
     app = create_app(settings.model_copy(update=overrides))
     if router is not None:
-        extra = api_router()
-        extra.routes.clear()
-        extra.include_router(router)
-        app.include_router(extra)
+        app.include_router(api_router(router))
     async with app.router.lifespan_context(app):
         if connection is not None:
             app.state.sessionmaker = savepoint_sessionmaker(connection)

@@ -23,7 +23,7 @@ from polis.kit.errors import ErrorCode, PolisError
 from polis.kit.events import TaskJob
 from polis.kit.idempotency import IdempotencyMiddleware, IdempotentReplay
 from polis.kit.logging import configure_logging, get_logger
-from polis.kit.middleware import RequestContextMiddleware
+from polis.kit.middleware import ROUTE_TEMPLATE_ATTR, RequestContextMiddleware
 from polis.kit.ratelimit import RateLimiter, default_rate_limit
 from polis.kit.redis import create_redis
 from polis.ops.router import docs_router
@@ -32,6 +32,9 @@ from polis.ops.router import router as ops_router
 log = get_logger(__name__)
 
 API_PREFIX = "/api/v1"
+
+# Every domain's router, in the order the API documentation lists them.
+DOMAIN_ROUTERS: tuple[APIRouter, ...] = (docs_router,)
 
 _HTTP_STATUS_ERRORS = {
     400: ErrorCode.BAD_FORMAT,
@@ -44,13 +47,27 @@ _HTTP_STATUS_ERRORS = {
 }
 
 
-def api_router() -> APIRouter:
-    """Every ``/api/v1`` route: each domain router is included here."""
-    router = APIRouter(
+def include_api_routes(api: APIRouter, router: APIRouter) -> None:
+    """Include ``router`` under the ``/api/v1`` router ``api``, naming each route's template.
+
+    FastAPI hands the middleware the route object of the included router, whose path lacks the
+    outer prefix; the metrics and access log need the whole template (``/api/v1/users/{id}``).
+    """
+    for route in router.routes:
+        path = getattr(route, "path", None)
+        if isinstance(path, str):
+            setattr(route, ROUTE_TEMPLATE_ATTR, api.prefix + path)
+    api.include_router(router)
+
+
+def api_router(*routers: APIRouter) -> APIRouter:
+    """The ``/api/v1`` router with ``routers`` in it (by default, every domain's)."""
+    api = APIRouter(
         prefix=API_PREFIX, dependencies=[Depends(default_rate_limit)], responses=ERROR_RESPONSES
     )
-    router.include_router(docs_router)
-    return router
+    for router in routers or DOMAIN_ROUTERS:
+        include_api_routes(api, router)
+    return api
 
 
 def _send_task_for(settings: Settings) -> Any:

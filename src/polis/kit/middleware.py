@@ -30,9 +30,13 @@ REQUEST_ID_HEADER = "x-request-id"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 
+# Set on each route by polis.app.include_api_routes: the full path template of the route.
+ROUTE_TEMPLATE_ATTR = "polis_route_template"
+
+
 def _route_template(scope: Scope) -> str:
     route = scope.get("route")
-    path = getattr(route, "path", None)
+    path = getattr(route, ROUTE_TEMPLATE_ATTR, None) or getattr(route, "path", None)
     if isinstance(path, str):
         return path
     app = scope.get("app")
