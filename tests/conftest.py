@@ -8,7 +8,12 @@ the suite then empties that database's ``public`` schema and that Redis database
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
+import secrets
+import signal
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -34,6 +39,10 @@ from polis.kit.redis import create_redis
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_DATABASE = "polis_test"
+# Two keys, so that rotation is exercised: "t2" encrypts, "t1" still decrypts.
+TEST_KEYRING = ",".join(
+    f"{key_id}:{base64.b64encode(secrets.token_bytes(32)).decode()}" for key_id in ("t2", "t1")
+)
 
 
 async def _reset_external_database(url: str) -> None:
@@ -75,8 +84,29 @@ def settings(server_urls: tuple[str, str]) -> Settings:
         redis_url=redis_url,
         log_json=True,
         log_level="WARNING",
+        secret_key=secrets.token_urlsafe(48),
+        encryption_keys=TEST_KEYRING,
+        blind_index_key=base64.b64encode(secrets.token_bytes(32)).decode(),
         _env_file=None,
     )
+
+
+def process_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """The environment for a child process (worker, CLI, server) that must share the suite's
+    servers and keys."""
+    assert settings.database_url
+    assert settings.redis_url
+    return {
+        **os.environ,
+        "POLIS_ENV": settings.env,
+        "POLIS_DATABASE_URL": settings.database_url,
+        "POLIS_REDIS_URL": settings.redis_url,
+        "POLIS_SECRET_KEY": settings.secret("secret_key"),
+        "POLIS_ENCRYPTION_KEYS": settings.secret("encryption_keys"),
+        "POLIS_BLIND_INDEX_KEY": settings.secret("blind_index_key"),
+        "POLIS_LOG_LEVEL": "WARNING",
+        **extra,
+    }
 
 
 @pytest.fixture(scope="session")
@@ -95,11 +125,36 @@ async def redis(settings: Settings) -> AsyncIterator[Redis]:
     await client.aclose()
 
 
+async def clear_app_keys(redis: Redis) -> None:
+    """Delete the application's keys (``polis:*``), leaving Celery's broker state alone."""
+    async for key in redis.scan_iter(match="polis:*", count=1000):
+        await redis.delete(key)
+
+
 @pytest.fixture(autouse=True)
 async def _clean_redis_and_clock(redis: Redis) -> AsyncIterator[None]:
-    await redis.flushdb()
+    await clear_app_keys(redis)
     yield
     clock.unfreeze()
+
+
+@pytest.fixture(scope="session")
+def worker(server_urls: tuple[str, str], settings: Settings) -> Iterator[subprocess.Popen[bytes]]:
+    """One real Celery worker process for the tests that need tasks to run (SMS, deliveries)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "polis", "worker", "--concurrency", "2"],
+        env=process_env(settings),
+        start_new_session=True,
+    )
+    try:
+        yield process
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
 
 def client_for(app: FastAPI, ip: str = "127.0.0.1") -> httpx.AsyncClient:

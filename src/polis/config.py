@@ -1,23 +1,62 @@
 """Settings: every knob is an environment variable with the ``POLIS_`` prefix.
 
-In production the settings refuse to load with a default or missing secret, and refuse to
-start the embedded servers: a production deployment names its PostgreSQL and Redis.
+Secrets (the token key, the personal-data encryption keys, the blind-index key) have no
+defaults. Outside production, missing ones are generated once into ``<data_dir>/secrets.json``
+so every process of one installation (API, worker, beat, CLI) shares them. In production the
+settings refuse to load while any is missing or weak, or while a server URL is missing.
 """
 
 from __future__ import annotations
 
+import base64
+import json
+import os
+import secrets
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
-# Development defaults. Production refuses to start while any secret still equals one of these.
-DEV_SECRET_KEY = "dev-secret-key-change-me-in-production-0123456789"  # noqa: S105
-DEV_DATA_KEY = "dev-data-key-change-me-in-production-0123456789ab"
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 Environment = Literal["development", "test", "production"]
+
+SECRETS_FILE = "secrets.json"
+MIN_SECRET_LENGTH = 32
+# The demo admin that `polis dev` seeds and prints; it is a bootstrap admin there.
+DEMO_ADMIN_PHONE = "+995500000001"
+
+
+def _generate_dev_secrets() -> dict[str, str]:
+    return {
+        "secret_key": secrets.token_urlsafe(48),
+        "encryption_keys": "dev1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
+        "blind_index_key": base64.b64encode(secrets.token_bytes(32)).decode(),
+    }
+
+
+def _load_or_create_dev_secrets(data_dir: Path) -> dict[str, str]:
+    path = data_dir / SECRETS_FILE
+    if path.exists():
+        stored: dict[str, str] = json.loads(path.read_text())
+        return stored
+    data_dir.mkdir(parents=True, exist_ok=True)
+    generated = _generate_dev_secrets()
+    # Written with O_EXCL so two processes starting together cannot both write different keys.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        stored = json.loads(path.read_text())
+        return stored
+    with os.fdopen(fd, "w") as out:
+        json.dump(generated, out, indent=2)
+    return generated
+
+
+def _comma_list(value: Any) -> Any:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
 
 
 class Settings(BaseSettings):
@@ -36,57 +75,116 @@ class Settings(BaseSettings):
     db_max_overflow: int = 10
     db_statement_timeout_ms: int = 15_000
 
-    secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
-    # Master key for personal data: the phone ciphertext key and the blind-index key derive from it.
-    data_key: SecretStr = SecretStr(DEV_DATA_KEY)
+    # Signs access tokens (HS256).
+    secret_key: SecretStr | None = None
+    # Personal-data encryption keyring: "id:base64(32 bytes),id2:…". The first encrypts; every
+    # key decrypts, so a new key goes first and old ciphertexts stay readable (rotation).
+    encryption_keys: SecretStr | None = None
+    # Keyed HMAC for blind indexes (lookups of phones, personal IDs). base64 of ≥ 32 bytes.
+    blind_index_key: SecretStr | None = None
 
     cors_origins: list[str] = Field(default_factory=list)
     default_phone_region: str = "GE"
-    admin_phones: list[str] = Field(default_factory=list)
-    demo_admin_phone: str = "+995555000001"
+    # Comma-separated phone numbers made admins when they log in (and by `polis seed`).
+    bootstrap_admin_phones: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    demo_admin_phone: str = DEMO_ADMIN_PHONE
+
+    jwt_issuer: str = "polis"
+    jwt_audience: str = "polis-api"
+    access_token_ttl_seconds: int = 15 * 60
+    refresh_token_ttl_days: int = 30
+
+    otp_ttl_seconds: int = 5 * 60
+    otp_max_attempts: int = 5
+    otp_cooldown_seconds: int = 60
+    # A fingerprint on more accounts than this flags them for admin review.
+    device_accounts_review_threshold: int = 3
 
     rate_limit_enabled: bool = True
     rate_limit_anonymous: str = "100/hour"
     rate_limit_authenticated: str = "1000/hour"
     rate_limit_leader: str = "5000/hour"
     rate_limit_send_code: str = "5/hour"
+    rate_limit_send_code_ip: str = "20/hour"
     rate_limit_sos: str = "10/day"
     rate_limit_initiatives: str = "5/day"
 
     idempotency_ttl_seconds: int = 24 * 3600
     idempotency_lock_seconds: int = 60
 
+    # GeD Database: the real HTTP service when a URL is set, else the local ledger file.
+    ged_api_url: str | None = None
+    ged_api_key: SecretStr | None = None
+    ged_timeout_seconds: float = 5.0
+    ged_retries: int = 3
+    ged_ledger_path: Path | None = None
+
+    # SMS: "outbox" (development: kept in Redis, readable at /api/v1/dev/sms-outbox) or "http".
+    sms_provider: Literal["outbox", "http"] = "outbox"
+    sms_http_url: str | None = None
+    sms_http_token: SecretStr | None = None
+    sms_sender: str = "Polis"
+    sms_timeout_seconds: float = 5.0
+
     celery_task_time_limit: int = 300
     celery_task_soft_time_limit: int = 240
     beat_lock_timeout: int = 300
     heartbeat_interval_seconds: float = 60.0
 
+    _split_admin_phones = field_validator("bootstrap_admin_phones", mode="before")(_comma_list)
+
     @property
     def is_production(self) -> bool:
         return self.env == "production"
 
+    @property
+    def is_development(self) -> bool:
+        return self.env == "development"
+
     @model_validator(mode="after")
-    def _refuse_default_secrets_in_production(self) -> Settings:
-        if not self.is_production:
+    def _secrets(self) -> Settings:
+        names = ("secret_key", "encryption_keys", "blind_index_key")
+        if self.is_production:
+            self._refuse_weak_production_settings()
             return self
+        if any(getattr(self, name) is None for name in names):
+            generated = _load_or_create_dev_secrets(self.data_dir)
+            for name in names:
+                if getattr(self, name) is None:
+                    object.__setattr__(self, name, SecretStr(generated[name]))
+        return self
+
+    def _refuse_weak_production_settings(self) -> None:
         problems: list[str] = []
-        secrets = {
-            "POLIS_SECRET_KEY": (self.secret_key, DEV_SECRET_KEY),
-            "POLIS_DATA_KEY": (self.data_key, DEV_DATA_KEY),
-        }
-        for name, (value, default) in secrets.items():
-            raw = value.get_secret_value()
-            if raw == default:
-                problems.append(f"{name} still has its development default")
-            elif len(raw) < 32:
-                problems.append(f"{name} must be at least 32 characters")
+        for name in ("secret_key", "blind_index_key"):
+            value = getattr(self, name)
+            if value is None:
+                problems.append(f"POLIS_{name.upper()} is required in production")
+            elif len(value.get_secret_value()) < MIN_SECRET_LENGTH:
+                problems.append(f"POLIS_{name.upper()} must be at least 32 characters")
+        if self.encryption_keys is None:
+            problems.append("POLIS_ENCRYPTION_KEYS is required in production")
+        else:
+            from polis.kit.crypto import Keyring
+
+            try:
+                Keyring.parse(self.encryption_keys.get_secret_value())
+            except ValueError as exc:
+                problems.append(f"POLIS_ENCRYPTION_KEYS: {exc}")
         if not self.database_url:
             problems.append("POLIS_DATABASE_URL is required in production")
         if not self.redis_url:
             problems.append("POLIS_REDIS_URL is required in production")
+        if self.sms_provider == "outbox":
+            problems.append("POLIS_SMS_PROVIDER=outbox is for development only")
         if problems:
             raise ValueError("refusing to start in production: " + "; ".join(problems))
-        return self
+
+    def secret(self, name: Literal["secret_key", "encryption_keys", "blind_index_key"]) -> str:
+        """The value of a secret (always present after validation)."""
+        value: SecretStr | None = getattr(self, name)
+        assert value is not None
+        return value.get_secret_value()
 
 
 @lru_cache

@@ -79,6 +79,12 @@ def run_dev(settings: Settings, *, host: str, port: int, seed: bool, console: Co
     servers: EmbeddedServers | None = None
     env = dict(os.environ)
     env["POLIS_DATA_DIR"] = str(Path(settings.data_dir).resolve())
+    # The demo admin becomes an admin when they log in, as any bootstrap admin does.
+    if not settings.bootstrap_admin_phones:
+        env["POLIS_BOOTSTRAP_ADMIN_PHONES"] = settings.demo_admin_phone
+        settings = settings.model_copy(
+            update={"bootstrap_admin_phones": [settings.demo_admin_phone]}
+        )
     supervisor = Supervisor(env=env, console=console)
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
@@ -13,14 +12,15 @@ from polis.admin.seed import seed_demo_data
 from polis.config import Settings
 from polis.users import service as users
 from polis.users.models import User
+from tests.conftest import process_env
 
 
 async def test_seed_twice_creates_nothing_twice(
     db_session: AsyncSession, settings: Settings
 ) -> None:
-    configured = settings.model_copy(update={"admin_phones": ["+995555000201"]})
+    configured = settings.model_copy(update={"bootstrap_admin_phones": ["+995555000201"]})
     first = await seed_demo_data(db_session, configured)
-    assert first.created == ["demo admin", "admin from POLIS_ADMIN_PHONES"]
+    assert first.created == ["demo admin", "bootstrap admin"]
     count_after_first = await db_session.scalar(select(func.count()).select_from(User))
 
     second = await seed_demo_data(db_session, configured)
@@ -51,12 +51,7 @@ async def test_grant_admin_registers_or_promotes(
 
 
 def _polis(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    assert settings.database_url and settings.redis_url
-    env = {
-        **os.environ,
-        "POLIS_DATABASE_URL": settings.database_url,
-        "POLIS_REDIS_URL": settings.redis_url,
-    }
+    env = process_env(settings)
     return subprocess.run(
         [sys.executable, "-m", "polis", *args],
         env=env,

@@ -115,7 +115,7 @@ def test_polis_dev_starts_serves_and_stops_cleanly(tmp_path: Path) -> None:
     output = first.output()
     assert code == 0, output
     assert "Seeded: 1 created, 0 already there" in output
-    assert "+995555000001" in output  # the demo admin's number, for the developer to log in
+    assert "+995500000001" in output  # the demo admin's number, for the developer to log in
     assert "/api/v1/docs" in output
     survivors = [pid for pid in pids if _alive(pid)]
     assert survivors == [], output

@@ -51,6 +51,7 @@ async def _next_message(pubsub: object, wait_seconds: float = 2.0) -> dict[str, 
 async def test_commit_sends_the_job_and_the_event(
     make_client: AppFactory, settings: Settings, redis: Redis
 ) -> None:
+    await redis.delete("celery")
     pubsub = redis.pubsub()
     await pubsub.subscribe(CHANNEL)
     try:
@@ -72,6 +73,7 @@ async def test_commit_sends_the_job_and_the_event(
 async def test_rollback_drops_the_job_and_the_event(
     make_client: AppFactory, settings: Settings, redis: Redis
 ) -> None:
+    await redis.delete("celery")
     pubsub = redis.pubsub()
     await pubsub.subscribe(CHANNEL)
     try:

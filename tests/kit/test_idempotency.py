@@ -24,7 +24,7 @@ from polis.kit.errors import ErrorCode, PolisError
 from polis.kit.idempotency import IdempotencyKey
 from tests.conftest import AppFactory, client_for, serve_app
 
-RUNS = "test:idempotency:runs"
+RUNS = "polis:test:idempotency:runs"
 URL = "/api/v1/orders"
 
 

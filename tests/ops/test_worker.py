@@ -15,17 +15,12 @@ from redis.asyncio import Redis
 from polis.config import Settings
 from polis.ops.tasks import HEARTBEAT_KEY
 from polis.worker import create_celery
+from tests.conftest import process_env
 
 
 @pytest.fixture
 def worker_process(settings: Settings) -> Iterator[subprocess.Popen[bytes]]:
-    assert settings.database_url and settings.redis_url
-    env = {
-        **os.environ,
-        "POLIS_DATABASE_URL": settings.database_url,
-        "POLIS_REDIS_URL": settings.redis_url,
-        "POLIS_LOG_LEVEL": "WARNING",
-    }
+    env = process_env(settings)
     process = subprocess.Popen(
         [sys.executable, "-m", "polis", "worker", "--concurrency", "1"],
         env=env,

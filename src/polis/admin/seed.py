@@ -18,7 +18,7 @@ class SeedReport:
 
 
 async def seed_demo_data(session: AsyncSession, settings: Settings) -> SeedReport:
-    """Create the demo admin and the admins listed in ``POLIS_ADMIN_PHONES``; nothing twice."""
+    """Create the demo admin and the bootstrap admins; nothing twice."""
     report = SeedReport()
     admin, created = await users.get_or_create_by_phone(
         session,
@@ -31,8 +31,9 @@ async def seed_demo_data(session: AsyncSession, settings: Settings) -> SeedRepor
     if not admin.is_admin:
         admin.is_admin = True
     (report.created if created else report.unchanged).append("demo admin")
-    for phone in settings.admin_phones:
-        _, changed = await users.grant_admin(session, settings, phone)
-        (report.created if changed else report.unchanged).append("admin from POLIS_ADMIN_PHONES")
+    for phone in settings.bootstrap_admin_phones:
+        bootstrap, changed = await users.grant_admin(session, settings, phone)
+        if bootstrap.id != admin.id:
+            (report.created if changed else report.unchanged).append("bootstrap admin")
     await session.flush()
     return report

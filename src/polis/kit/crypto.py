@@ -1,50 +1,123 @@
-"""Personal data at rest: AES-256-GCM ciphertext for values, keyed HMAC blind indexes for lookups.
+"""Personal data at rest: AES-256-GCM ciphertexts that name their key, keyed HMAC blind indexes.
 
-Both keys derive from ``POLIS_DATA_KEY`` with HKDF under distinct labels, so one secret is
-configured and the two uses never share a key.
+A ciphertext is ``0x02 | len(key id) | key id | 12-byte nonce | AES-GCM(ciphertext + tag)``, with
+the purpose (``phone``, ``personal_id``…) as associated data so a ciphertext cannot be moved
+from one column to another. The keyring's first key encrypts; every key decrypts, so rotating
+means putting a new key first and re-encrypting at leisure (``needs_rotation``).
+
+Blind indexes are HMAC-SHA256 under a key derived per purpose (HKDF) from the blind-index key:
+equal values match, and nobody without the key can test a guess.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import os
+import re
+from dataclasses import dataclass
 from functools import lru_cache
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from polis.config import Settings
+
+_FORMAT = b"\x02"
 _NONCE_BYTES = 12
-_VERSION = b"\x01"
+_KEY_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 
 
-@lru_cache(maxsize=16)
-def _derive(master: str, label: str) -> bytes:
-    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=label.encode())
-    return hkdf.derive(master.encode())
+@dataclass(frozen=True)
+class Keyring:
+    current_id: str
+    keys: dict[str, bytes]
+
+    @classmethod
+    def parse(cls, spec: str) -> Keyring:
+        """``"id:base64key,id2:base64key"``; each key decodes to 32 bytes."""
+        keys: dict[str, bytes] = {}
+        order: list[str] = []
+        for entry in filter(None, (part.strip() for part in spec.split(","))):
+            key_id, sep, encoded = entry.partition(":")
+            if not sep or not _KEY_ID.match(key_id):
+                raise ValueError("each encryption key is written id:base64key")
+            try:
+                key = base64.b64decode(encoded, validate=True)
+            except (binascii.Error, ValueError) as exc:
+                raise ValueError(f"encryption key {key_id!r} is not base64") from exc
+            if len(key) != 32:
+                raise ValueError(f"encryption key {key_id!r} must be 32 bytes (AES-256)")
+            if key_id in keys:
+                raise ValueError(f"encryption key id {key_id!r} appears twice")
+            keys[key_id] = key
+            order.append(key_id)
+        if not order:
+            raise ValueError("the encryption keyring is empty")
+        return cls(current_id=order[0], keys=keys)
 
 
 class DataProtector:
     """Encrypts and indexes one kind of personal value (a phone, a personal ID)."""
 
-    def __init__(self, master_key: str, purpose: str) -> None:
-        self._aead = AESGCM(_derive(master_key, f"polis/{purpose}/aes-gcm"))
-        self._index_key = _derive(master_key, f"polis/{purpose}/blind-index")
+    def __init__(self, keyring: Keyring, index_key: bytes, purpose: str) -> None:
+        self._keyring = keyring
         self._aad = purpose.encode()
+        self._index_key = HKDF(
+            algorithm=hashes.SHA256(), length=32, salt=None, info=f"polis/{purpose}/index".encode()
+        ).derive(index_key)
 
     def encrypt(self, plaintext: str) -> bytes:
+        key_id = self._keyring.current_id.encode()
         nonce = os.urandom(_NONCE_BYTES)
-        return _VERSION + nonce + self._aead.encrypt(nonce, plaintext.encode(), self._aad)
+        sealed = AESGCM(self._keyring.keys[self._keyring.current_id]).encrypt(
+            nonce, plaintext.encode(), self._aad
+        )
+        return _FORMAT + bytes([len(key_id)]) + key_id + nonce + sealed
+
+    def _split(self, token: bytes) -> tuple[str, bytes, bytes]:
+        if token[:1] != _FORMAT or len(token) < 2:
+            raise ValueError("unknown ciphertext format")
+        id_length = token[1]
+        key_id = token[2 : 2 + id_length].decode()
+        rest = token[2 + id_length :]
+        return key_id, rest[:_NONCE_BYTES], rest[_NONCE_BYTES:]
 
     def decrypt(self, token: bytes) -> str:
-        if token[:1] != _VERSION:
-            raise ValueError("unknown ciphertext version")
-        nonce, body = token[1 : 1 + _NONCE_BYTES], token[1 + _NONCE_BYTES :]
-        return self._aead.decrypt(nonce, body, self._aad).decode()
+        key_id, nonce, sealed = self._split(token)
+        key = self._keyring.keys.get(key_id)
+        if key is None:
+            raise ValueError(f"no key {key_id!r} in the keyring")
+        return AESGCM(key).decrypt(nonce, sealed, self._aad).decode()
+
+    def needs_rotation(self, token: bytes) -> bool:
+        """True when ``token`` was sealed with a key other than the current one."""
+        return self._split(token)[0] != self._keyring.current_id
 
     def blind_index(self, value: str) -> str:
-        """A keyed hash of ``value``: equal values match; without the key nobody can test one."""
         digest = hmac.new(self._index_key, value.encode(), hashlib.sha256).digest()
         return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def _index_key_bytes(raw: str) -> bytes:
+    try:
+        decoded = base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError):
+        decoded = b""
+    # A base64 value of at least 32 bytes is used as is; any other string is used as text.
+    return decoded if len(decoded) >= 32 else raw.encode()
+
+
+@lru_cache(maxsize=32)
+def _protector(keyring_spec: str, index_key: str, purpose: str) -> DataProtector:
+    return DataProtector(Keyring.parse(keyring_spec), _index_key_bytes(index_key), purpose)
+
+
+def protector(settings: Settings, purpose: str) -> DataProtector:
+    """The protector for ``purpose`` under ``settings``' keys (built once, then cached)."""
+    return _protector(
+        settings.secret("encryption_keys"), settings.secret("blind_index_key"), purpose
+    )

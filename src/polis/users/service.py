@@ -6,13 +6,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from polis.config import Settings
-from polis.kit.crypto import DataProtector
+from polis.kit.crypto import DataProtector, protector
 from polis.kit.phone import normalize_phone
 from polis.users.models import Language, User
 
 
 def phone_protector(settings: Settings) -> DataProtector:
-    return DataProtector(settings.data_key.get_secret_value(), "phone")
+    return protector(settings, "phone")
 
 
 async def get_by_phone(session: AsyncSession, settings: Settings, phone: str) -> User | None:
