@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from polis import __version__
+from polis.auth.deps import resolve_subject
 from polis.config import Settings, get_settings
 from polis.kit.cache import ResponseCache
 from polis.kit.db import create_engine, create_sessionmaker
@@ -179,6 +180,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         debug=False,
     )
     app.state.settings = settings
+    app.state.subject_resolver = resolve_subject
     _install_exception_handlers(app)
     app.include_router(ops_router)
     app.include_router(api_router())

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import importlib
 
-MODEL_MODULES = ("polis.users.models",)
+MODEL_MODULES = (
+    "polis.territories.models",
+    "polis.users.models",
+    "polis.auth.models",
+)
 
 
 def import_all_models() -> None:

@@ -33,6 +33,7 @@ async def test_seed_twice_creates_nothing_twice(
     assert admin.is_admin
     assert admin.first_name == "Demo"
     # The phone is stored encrypted, never in the clear.
+    assert admin.phone_ciphertext is not None
     assert settings.demo_admin_phone.encode() not in admin.phone_ciphertext
     assert users.phone_protector(settings).decrypt(admin.phone_ciphertext) == (
         settings.demo_admin_phone

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from polis.config import Settings
 from polis.kit import events
+from polis.kit.errors import PolisError
 
 
 def _settings(request: Request) -> Settings:
@@ -33,11 +34,23 @@ async def get_db_session(request: Request) -> AsyncIterator[AsyncSession]:
     async with maker() as session:
         try:
             yield session
+        except PolisError as exc:
+            if not exc.keep_changes:
+                events.discard(session)
+                await session.rollback()
+                raise
+            await session.commit()
+            await _dispatch(request, session)
+            raise
         except BaseException:
             events.discard(session)
             await session.rollback()
             raise
         await session.commit()
+    await _dispatch(request, session)
+
+
+async def _dispatch(request: Request, session: AsyncSession) -> None:
     await events.dispatch(session, send_task=request.app.state.send_task, redis=_redis(request))
 
 

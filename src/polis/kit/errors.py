@@ -20,6 +20,13 @@ class ErrorCode(Enum):
     INSUFFICIENT_PERMISSIONS = (1004, 403, "You do not have permission to do this.")
     NOT_VERIFIED = (1005, 403, "Finish verification first.")
     RATE_LIMITED = (1006, 429, "Too many requests. Try again later.")
+    VERIFICATION_EXPIRED = (
+        1007,
+        401,
+        "The code has expired or was already used. Ask for a new one.",
+    )
+    TOO_MANY_ATTEMPTS = (1008, 429, "Too many wrong codes. Ask for a new one.")
+    DEVICE_BLOCKED = (1009, 403, "This device is blocked.")
     # 2xxx validation
     MISSING_FIELD = (2001, 422, "A required field is missing.")
     BAD_FORMAT = (2002, 422, "A field has the wrong format.")
@@ -35,6 +42,9 @@ class ErrorCode(Enum):
     ALREADY_IN_GROUP = (3006, 409, "You are already in a group.")
     CANNOT_ENDORSE_SELF = (3007, 422, "You cannot endorse yourself.")
     INVALID_HIERARCHY_LEVEL = (3008, 422, "Invalid hierarchy level.")
+    GED_NOT_CONFIRMED = (3009, 422, "The GeD Database does not confirm this GeD number.")
+    ALREADY_ONBOARDED = (3010, 409, "Onboarding is already complete.")
+    ONBOARDING_REQUIRED = (3011, 403, "Complete onboarding first.")
     # 4xxx resources
     NOT_FOUND = (4001, 404, "The resource was not found.")
     ALREADY_EXISTS = (4002, 409, "The resource already exists.")
@@ -72,9 +82,13 @@ class PolisError(Exception):
         details: dict[str, Any] | None = None,
         error: ErrorCode | None = None,
         headers: dict[str, str] | None = None,
+        keep_changes: bool = False,
     ) -> None:
         if error is not None:
             self.error = error
+        # True when what was written before the error must still be committed (a revoked
+        # session after refresh-token reuse, the audit record of a failed login).
+        self.keep_changes = keep_changes
         self.message = message or self.error.default_message
         self.details = details or {}
         self.headers = headers or {}

@@ -15,6 +15,11 @@ def request_subject(request: Request) -> tuple[str, str]:
 
     Tiers are ``anonymous``, ``authenticated`` and ``leader``.
     """
+    if getattr(request.state, "subject", None) is None:
+        # The auth domain names the caller from the token; kit code knows only this hook.
+        resolver = getattr(request.app.state, "subject_resolver", None)
+        if resolver is not None:
+            resolver(request, request.app.state.settings)
     subject = getattr(request.state, "subject", None)
     tier = getattr(request.state, "subject_tier", None)
     if isinstance(subject, str) and isinstance(tier, str):

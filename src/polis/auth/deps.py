@@ -1,0 +1,126 @@
+"""Authorization levels as dependencies (DESIGN.md §3.1), declared on routes.
+
+public → no dependency; ``AuthenticatedUser`` → a valid access token of a live session;
+``OnboardedUser`` → onboarding done; ``VerifiedUser`` → onboarding done and a full member
+(GeDer or endorsed supporter); ``GederUser``; ``ActiveMember`` → verified with status active;
+``AdminUser``. A missing or bad token is 401/1003, an expired one 401/1002, a level the member
+lacks 403/1004 (1005 when only verification is missing, 3011 when onboarding is).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from redis.asyncio import Redis
+
+from polis.auth import tokens
+from polis.auth.tokens import AccessClaims
+from polis.config import Settings
+from polis.kit.deps import DbSession, RedisDep, SettingsDep
+from polis.kit.errors import AuthError, ErrorCode, PermissionDenied
+from polis.users.models import MemberStatus, User, UserRole
+
+_bearer = HTTPBearer(auto_error=False, description="An access token from /auth/verify-phone")
+
+REVOKED_SESSION_KEY = "polis:auth:revoked-session:{}"
+
+
+async def is_session_revoked(redis: Redis, session_id: str) -> bool:
+    return bool(await redis.exists(REVOKED_SESSION_KEY.format(session_id)))
+
+
+def resolve_subject(request: Request, settings: Settings) -> None:
+    """Name the caller on ``request.state`` for rate limits and idempotency, without a query.
+
+    A token that does not verify leaves the caller anonymous; the route's own dependency
+    still refuses it.
+    """
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        return
+    try:
+        claims = tokens.decode_access_token(settings, token.strip())
+    except AuthError:
+        return
+    request.state.subject = str(claims.user_id)
+    request.state.subject_tier = "authenticated"
+
+
+async def _claims(
+    request: Request,
+    settings: SettingsDep,
+    redis: RedisDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> AccessClaims:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise AuthError(
+            "Send an access token: Authorization: Bearer <token>.", error=ErrorCode.TOKEN_INVALID
+        )
+    claims = tokens.decode_access_token(settings, credentials.credentials)
+    # Logout and revocation take effect at once, not when the token expires.
+    if await is_session_revoked(redis, str(claims.session_id)):
+        raise AuthError("This session has ended.", error=ErrorCode.TOKEN_INVALID)
+    request.state.subject = str(claims.user_id)
+    request.state.subject_tier = "authenticated"
+    return claims
+
+
+Claims = Annotated[AccessClaims, Depends(_claims)]
+
+
+async def _authenticated(claims: Claims, session: DbSession) -> User:
+    user = await session.get(User, claims.user_id)
+    if user is None or user.is_deleted:
+        raise AuthError("This account no longer exists.", error=ErrorCode.TOKEN_INVALID)
+    return user
+
+
+AuthenticatedUser = Annotated[User, Depends(_authenticated)]
+
+
+async def _onboarded(user: AuthenticatedUser) -> User:
+    if not user.is_onboarded:
+        raise PermissionDenied(error=ErrorCode.ONBOARDING_REQUIRED)
+    return user
+
+
+OnboardedUser = Annotated[User, Depends(_onboarded)]
+
+
+async def _verified(user: OnboardedUser) -> User:
+    if not user.is_verified:
+        raise PermissionDenied(error=ErrorCode.NOT_VERIFIED)
+    return user
+
+
+VerifiedUser = Annotated[User, Depends(_verified)]
+
+
+async def _geder(user: VerifiedUser) -> User:
+    if user.role is not UserRole.GEDER:
+        raise PermissionDenied("Only GeDers may do this.")
+    return user
+
+
+GederUser = Annotated[User, Depends(_geder)]
+
+
+async def _active_member(user: VerifiedUser) -> User:
+    if user.status is not MemberStatus.ACTIVE:
+        raise PermissionDenied("Only active members may do this.")
+    return user
+
+
+ActiveMember = Annotated[User, Depends(_active_member)]
+
+
+async def _admin(user: AuthenticatedUser) -> User:
+    if not user.is_admin:
+        raise PermissionDenied("Only admins may do this.")
+    return user
+
+
+AdminUser = Annotated[User, Depends(_admin)]
