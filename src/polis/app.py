@@ -27,6 +27,7 @@ from polis.kit.logging import configure_logging, get_logger
 from polis.kit.middleware import ROUTE_TEMPLATE_ATTR, RequestContextMiddleware
 from polis.kit.ratelimit import RateLimiter, default_rate_limit
 from polis.kit.redis import create_redis
+from polis.models import import_all_models
 from polis.ops.router import docs_router
 from polis.ops.router import router as ops_router
 
@@ -169,6 +170,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the Polis API. ``settings`` defaults to the environment's."""
     settings = settings or get_settings()
     configure_logging(settings.log_level, settings.log_json)
+    # Relationships between domains resolve by table name: every model must be known.
+    import_all_models()
     app = FastAPI(
         title="Digital Polis API",
         version=__version__,

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from polis.admin.seed import SeedReport, seed_demo_data
 from polis.config import Settings
 from polis.kit.db import create_engine, create_sessionmaker
+from polis.models import import_all_models
 from polis.users import service as users
 
 T = TypeVar("T")
@@ -18,6 +19,8 @@ T = TypeVar("T")
 
 def in_transaction(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """Run ``work`` in one transaction on ``settings.database_url`` and commit it."""
+
+    import_all_models()
 
     async def main() -> T:
         if not settings.database_url:

@@ -15,11 +15,12 @@ from celery.signals import setup_logging
 
 from polis.config import Settings, get_settings
 from polis.kit.logging import configure_logging
+from polis.models import import_all_models
 
 # Domains add their periodic jobs here (name → entry); DESIGN.md §3.9 lists what is due.
 BEAT_SCHEDULE: dict[str, dict[str, Any]] = {}
 
-TASK_MODULES = ["polis.ops.tasks"]
+TASK_MODULES = ["polis.ops.tasks", "polis.sms.tasks"]
 
 
 def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
@@ -34,6 +35,7 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
 
 def create_celery(settings: Settings | None = None) -> Celery:
     settings = settings or get_settings()
+    import_all_models()
     # Without a URL (for example when only importing tasks) point at the default local Redis.
     redis_url = settings.redis_url or "redis://127.0.0.1:6379/0"
     app = Celery("polis", include=TASK_MODULES)
