@@ -1,0 +1,1 @@
+"""The GeD Database: the external register of GeD holdings that makes a member a GeDer."""

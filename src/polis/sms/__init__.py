@@ -1,0 +1,1 @@
+"""SMS: text messages to members' phones (verification codes, notices), sent by a Celery task."""
