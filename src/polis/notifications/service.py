@@ -1,0 +1,178 @@
+"""Notifications: written inside the caller's transaction, announced only after it commits.
+
+Other domains call :func:`notify` from their own service functions, in the transaction of the
+change that caused the notification (DESIGN.md §3.8): a rolled-back change leaves no
+notification and sends no real-time event.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic_core import to_jsonable_python
+from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import delete as sql_delete
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from polis.kit import clock
+from polis.kit.errors import NotFound
+from polis.kit.events import publish_event
+from polis.kit.pagination import Page, PageParams, paginate
+from polis.notifications import texts
+from polis.notifications.models import DEDUPE_KEY_MAX, Notification, NotificationType
+from polis.users.models import Language, User
+
+NEW_EVENT = "notification.new"
+_NOT_FOUND = "No such notification."
+
+
+def user_channel(user_id: uuid.UUID) -> str:
+    """The Redis channel of a member's real-time events."""
+    return f"polis:user:{user_id}"
+
+
+@dataclass(frozen=True)
+class NotificationPage:
+    page: Page
+    unread_count: int
+
+
+async def notify(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    type: NotificationType,
+    params: Mapping[str, Any] | None = None,
+    *,
+    dedupe_key: str | None = None,
+) -> Notification | None:
+    """Write a notification for ``user_id`` in the caller's transaction (flush only).
+
+    ``params`` are the values the text needs (``texts.PARAMS`` lists them per type); never put
+    a secret in them. With a ``dedupe_key`` this member already has, nothing is written and
+    None is returned: the unique constraint decides, so two racing transactions cannot both
+    write. The ``notification.new`` event goes out on the member's channel after commit.
+    """
+    # JSONB takes plain JSON only: UUIDs, datetimes and enums become strings here.
+    values: dict[str, Any] = to_jsonable_python(
+        dict(params or {}), fallback=str, bytes_mode="base64", inf_nan_mode="null"
+    )
+    missing = texts.missing_params(type, values)
+    if missing:
+        # A caller's bug, found by its tests: a text with holes must not reach a member.
+        raise ValueError(f"{type} notifications need params: {', '.join(missing)}")
+    if dedupe_key is not None and not 0 < len(dedupe_key) <= DEDUPE_KEY_MAX:
+        raise ValueError(f"a dedupe key has 1 to {DEDUPE_KEY_MAX} characters")
+    user = await session.get(User, user_id)
+    if user is None:
+        raise NotFound("No such member.")
+    # Our insert goes straight to the database; the caller's pending rows must be there first.
+    await session.flush()
+    statement = (
+        insert(Notification)
+        .values(user_id=user_id, type=type, params=values, dedupe_key=dedupe_key)
+        .on_conflict_do_nothing(constraint="uq_notifications_user_id_dedupe_key")
+        .returning(Notification)
+    )
+    notification: Notification | None = await session.scalar(statement)
+    if notification is None:
+        return None
+    text = texts.render(notification.type, notification.params, user.language)
+    publish_event(
+        session,
+        user_channel(user_id),
+        NEW_EVENT,
+        {
+            "id": str(notification.id),
+            "type": notification.type.value,
+            "title": text.title,
+            "body": text.body,
+            "params": notification.params,
+            "language": user.language.value,
+            "created_at": notification.created_at.isoformat(),
+        },
+    )
+    return notification
+
+
+def _owned(user: User, notification_id: uuid.UUID) -> list[ColumnElement[bool]]:
+    # Someone else's notification is looked up as if it did not exist: 404, never 403.
+    return [Notification.id == notification_id, Notification.user_id == user.id]
+
+
+async def unread_count(session: AsyncSession, user: User) -> int:
+    """How many of ``user``'s notifications are unread."""
+    count = await session.scalar(
+        select(func.count())
+        .select_from(Notification)
+        .where(Notification.user_id == user.id, Notification.read_at.is_(None))
+    )
+    return int(count or 0)
+
+
+async def list_for(
+    session: AsyncSession,
+    user: User,
+    params: PageParams,
+    *,
+    unread_only: bool = False,
+    notification_type: NotificationType | None = None,
+) -> NotificationPage:
+    """One page of ``user``'s notifications (newest first by default) and their unread count.
+
+    The unread count covers all of the member's unread notifications, whatever the filters:
+    it is the badge, not the size of this list (that is ``page.total``).
+    """
+    statement = select(Notification).where(Notification.user_id == user.id)
+    if unread_only:
+        statement = statement.where(Notification.read_at.is_(None))
+    if notification_type is not None:
+        statement = statement.where(Notification.type == notification_type)
+    page = await paginate(
+        session,
+        statement,
+        params,
+        sortable={"created_at": Notification.created_at},
+        default_sort="created_at",
+    )
+    return NotificationPage(page=page, unread_count=await unread_count(session, user))
+
+
+async def mark_read(session: AsyncSession, user: User, notification_id: uuid.UUID) -> Notification:
+    """Mark one of ``user``'s notifications read. Marking it again keeps the first time."""
+    notification = await session.scalar(select(Notification).where(*_owned(user, notification_id)))
+    if notification is None:
+        raise NotFound(_NOT_FOUND)
+    if notification.read_at is None:
+        notification.read_at = clock.now()
+        await session.flush()
+    return notification
+
+
+async def mark_all_read(session: AsyncSession, user: User) -> int:
+    """Mark every unread notification of ``user`` read; returns how many changed."""
+    now = clock.now()
+    marked = await session.scalars(
+        update(Notification)
+        .where(Notification.user_id == user.id, Notification.read_at.is_(None))
+        .values(read_at=now, updated_at=now)
+        .returning(Notification.id)
+    )
+    return len(marked.all())
+
+
+async def delete(session: AsyncSession, user: User, notification_id: uuid.UUID) -> None:
+    """Delete one of ``user``'s notifications."""
+    deleted = await session.scalar(
+        sql_delete(Notification).where(*_owned(user, notification_id)).returning(Notification.id)
+    )
+    if deleted is None:
+        raise NotFound(_NOT_FOUND)
+
+
+def render(notification: Notification, language: Language) -> texts.RenderedText:
+    """The text of ``notification`` in ``language``."""
+    return texts.render(notification.type, notification.params, language)
