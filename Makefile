@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint typecheck pytest bench bench-startup lock clean
+.PHONY: dev test lint typecheck pytest bench bench-startup bench-auth lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,9 @@ bench: $(STAMP)
 
 bench-startup: $(STAMP)
 	$(BIN)/python -m bench.startup $(ARGS)
+
+bench-auth: $(STAMP)
+	$(BIN)/python -m bench.auth_load $(ARGS)
 
 # Regenerate the lock from pyproject.toml (needs the dev extra installed).
 lock: | $(BIN)/python

@@ -22,6 +22,7 @@ import tempfile
 import time
 from contextlib import nullcontext
 from pathlib import Path
+from typing import Any
 
 import httpx
 from rich.console import Console
@@ -73,9 +74,12 @@ async def _load(base: str, seconds: float, concurrency: int) -> dict[str, float]
     }
 
 
-def _wrk(base: str, seconds: float, concurrency: int) -> dict[str, float]:
+def _wrk(
+    base: str, seconds: float, concurrency: int, path: str = "/health", token: str | None = None
+) -> dict[str, Any]:
+    auth = ["-H", f"Authorization: Bearer {token}"] if token else []
     done = subprocess.run(
-        ["wrk", "-t2", f"-c{concurrency}", f"-d{int(seconds)}s", "--latency", base + "/health"],
+        ["wrk", "-t2", f"-c{concurrency}", f"-d{int(seconds)}s", "--latency", *auth, base + path],
         capture_output=True,
         text=True,
         check=True,

@@ -14,8 +14,11 @@ import secrets
 import signal
 import subprocess
 import sys
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -31,11 +34,18 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from polis.app import api_router, create_app
+from polis.auth.models import AuthSession, Device
+from polis.auth.tokens import issue_access_token
 from polis.config import Settings
 from polis.kit import clock, migrations
 from polis.kit.db import create_engine
 from polis.kit.embedded import EmbeddedServers, recreate_database
+from polis.kit.events import TaskJob
 from polis.kit.redis import create_redis
+from polis.territories.models import Territory, TerritoryType
+from polis.users import service as users_service
+from polis.users.models import MemberStatus, User, UserRole
+from polis.worker import create_celery
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_DATABASE = "polis_test"
@@ -229,6 +239,18 @@ async def client(app: FastAPI, db_session: AsyncSession) -> AsyncIterator[httpx.
         yield http
 
 
+def route_tasks_to(app: FastAPI, settings: Settings, queue: str) -> None:
+    """Publish ``app``'s after-commit tasks through real Celery to ``queue``, which no worker
+    consumes, so a test reads each message exactly as the broker holds it. Only the routing
+    differs from the app's own publisher."""
+    celery = create_celery(settings)
+
+    def send_task(job: TaskJob) -> None:
+        celery.send_task(job.name, args=list(job.args), kwargs=job.kwargs, queue=queue)
+
+    app.state.send_task = send_task
+
+
 AppFactory = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
 
@@ -249,3 +271,90 @@ def make_client(settings: Settings) -> AppFactory:
             yield http
 
     return factory
+
+
+# --- members -------------------------------------------------------------------------------
+
+
+@dataclass
+class Member:
+    """A member with a live session and an access token, made straight in the database."""
+
+    user: User
+    session_id: uuid.UUID
+    device_id: uuid.UUID
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+async def make_member(
+    session: AsyncSession,
+    settings: Settings,
+    phone: str,
+    *,
+    onboarded: bool = False,
+    role: UserRole = UserRole.UNVERIFIED,
+    status: MemberStatus | None = None,
+    admin: bool = False,
+    first_name: str | None = None,
+    last_name: str | None = None,
+    territory_id: uuid.UUID | None = None,
+) -> Member:
+    """A member in the given state, logged in on a device of their own."""
+    user, _ = await users_service.get_or_create_by_phone(
+        session, settings, phone, first_name=first_name, last_name=last_name
+    )
+    user.role = role
+    user.is_admin = admin
+    user.territory_id = territory_id
+    if onboarded:
+        user.onboarded_at = clock.now()
+        user.constitution_agreed_at = clock.now()
+        user.status = status or MemberStatus.PASSIVE
+    device = Device(fingerprint_index=secrets.token_hex(16), device_type="android")
+    session.add(device)
+    await session.flush()
+    now = clock.now()
+    auth_session = AuthSession(
+        user_id=user.id,
+        device_id=device.id,
+        last_seen_at=now,
+        expires_at=now + timedelta(days=settings.refresh_token_ttl_days),
+    )
+    session.add(auth_session)
+    await session.flush()
+    token, _ = issue_access_token(settings, user.id, auth_session.id)
+    return Member(user=user, session_id=auth_session.id, device_id=device.id, token=token)
+
+
+@pytest.fixture
+async def district(db_session: AsyncSession) -> Territory:
+    """An electoral district (with its municipality and region) to live in."""
+    suffix = secrets.token_hex(3)
+    region = Territory(
+        type=TerritoryType.REGION, code=f"R-{suffix}", name_ka="თბილისი", name_en="Tbilisi"
+    )
+    db_session.add(region)
+    await db_session.flush()
+    municipality = Territory(
+        type=TerritoryType.MUNICIPALITY,
+        code=f"M-{suffix}",
+        name_ka="ვაკე",
+        name_en="Vake",
+        parent_id=region.id,
+    )
+    db_session.add(municipality)
+    await db_session.flush()
+    electoral = Territory(
+        type=TerritoryType.ELECTORAL_DISTRICT,
+        code=f"D-{suffix}",
+        name_ka="ვაკის ოლქი",
+        name_en="Vake district",
+        parent_id=municipality.id,
+    )
+    db_session.add(electoral)
+    await db_session.flush()
+    return electoral

@@ -7,6 +7,7 @@ from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from fastapi import FastAPI
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -31,10 +32,20 @@ async def test_migrations_match_the_models(engine: AsyncEngine) -> None:
     assert differences == []
 
 
-def test_downgrade_to_base_and_back(settings: Settings) -> None:
+async def test_downgrade_to_base_and_back(
+    settings: Settings, engine: AsyncEngine, app: FastAPI
+) -> None:
     assert settings.database_url
     url = settings.database_url
+    try:
+        await asyncio.to_thread(_downgrade_and_upgrade, url)
+    finally:
+        # Recreated tables have new oids: pooled connections' cached statements would fail.
+        await engine.dispose()
+        await app.state.engine.dispose()
 
+
+def _downgrade_and_upgrade(url: str) -> None:
     def tables() -> set[str]:
         async def read() -> set[str]:
             engine = create_engine(url, pool_size=1, max_overflow=0)

@@ -15,7 +15,10 @@ from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from polis import __version__
+from polis.admin.router import router as admin_router
+from polis.audit.router import router as audit_router
 from polis.auth.deps import resolve_subject
+from polis.auth.router import router as auth_router
 from polis.config import Settings, get_settings
 from polis.kit.cache import ResponseCache
 from polis.kit.db import create_engine, create_sessionmaker
@@ -28,15 +31,25 @@ from polis.kit.middleware import ROUTE_TEMPLATE_ATTR, RequestContextMiddleware
 from polis.kit.ratelimit import RateLimiter, default_rate_limit
 from polis.kit.redis import create_redis
 from polis.models import import_all_models
+from polis.notifications.router import router as notifications_router
 from polis.ops.router import docs_router
 from polis.ops.router import router as ops_router
+from polis.sms.router import dev_router
+from polis.users.router import router as users_router
 
 log = get_logger(__name__)
 
 API_PREFIX = "/api/v1"
 
 # Every domain's router, in the order the API documentation lists them.
-DOMAIN_ROUTERS: tuple[APIRouter, ...] = (docs_router,)
+DOMAIN_ROUTERS: tuple[APIRouter, ...] = (
+    auth_router,
+    users_router,
+    notifications_router,
+    admin_router,
+    audit_router,
+    docs_router,
+)
 
 _HTTP_STATUS_ERRORS = {
     400: ErrorCode.BAD_FORMAT,
@@ -187,6 +200,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _install_exception_handlers(app)
     app.include_router(ops_router)
     app.include_router(api_router())
+    if settings.is_development:
+        # Development helpers (the SMS outbox) do not exist anywhere else: 404 in production.
+        app.include_router(api_router(dev_router))
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -8,6 +8,8 @@ MODEL_MODULES = (
     "polis.territories.models",
     "polis.users.models",
     "polis.auth.models",
+    "polis.notifications.models",
+    "polis.audit.models",
 )
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from polis.admin.seed import seed_demo_data
+from polis.audit.models import AuditLog
 from polis.config import Settings
 from polis.users import service as users
 from polis.users.models import User
@@ -47,6 +48,12 @@ async def test_grant_admin_registers_or_promotes(
     assert created and not user.is_admin
     promoted, changed = await users.grant_admin(db_session, settings, "555 000 202")
     assert promoted.id == user.id and changed and promoted.is_admin
+    granted = await db_session.scalar(
+        select(func.count())
+        .select_from(AuditLog)
+        .where(AuditLog.action == "users.admin.granted", AuditLog.entity_id == str(user.id))
+    )
+    assert granted == 1
     again, changed_again = await users.grant_admin(db_session, settings, "+995555000202")
     assert again.id == user.id and not changed_again
 

@@ -16,9 +16,10 @@ from polis.kit.errors import Conflict
 from polis.kit.events import enqueue_task, publish_event
 from polis.users import service as users
 from polis.users.models import User
-from tests.conftest import AppFactory
+from tests.conftest import client_for, route_tasks_to, serve_app
 
 CHANNEL = "polis:test:events"
+QUEUE = "polis-test-events"
 PHONE = "+995555000777"
 
 
@@ -48,40 +49,38 @@ async def _next_message(pubsub: object, wait_seconds: float = 2.0) -> dict[str, 
     return None
 
 
-async def test_commit_sends_the_job_and_the_event(
-    make_client: AppFactory, settings: Settings, redis: Redis
-) -> None:
-    await redis.delete("celery")
+async def test_commit_sends_the_job_and_the_event(settings: Settings, redis: Redis) -> None:
+    await redis.delete(QUEUE)
     pubsub = redis.pubsub()
     await pubsub.subscribe(CHANNEL)
     try:
-        async with make_client(_router(settings)) as http:
+        async with serve_app(settings, _router(settings)) as app, client_for(app) as http:
+            route_tasks_to(app, settings, QUEUE)
             response = await http.post("/api/v1/things")
         assert response.status_code == 200
         user_id = response.json()["data"]
         message = await _next_message(pubsub)
         assert message == {"event": "thing.created", "data": {"user_id": user_id}}
-        # The job is on the Celery queue in the real broker.
-        assert await redis.llen("celery") == 1
-        queued = json.loads(await redis.lindex("celery", 0))  # type: ignore[arg-type]
+        # The job is on a Celery queue in the real broker.
+        assert await redis.llen(QUEUE) == 1
+        queued = json.loads(await redis.lindex(QUEUE, 0))  # type: ignore[arg-type]
         assert queued["headers"]["task"] == "polis.ops.heartbeat"
     finally:
         await pubsub.aclose()  # type: ignore[no-untyped-call]
         await _delete_user(settings)
 
 
-async def test_rollback_drops_the_job_and_the_event(
-    make_client: AppFactory, settings: Settings, redis: Redis
-) -> None:
-    await redis.delete("celery")
+async def test_rollback_drops_the_job_and_the_event(settings: Settings, redis: Redis) -> None:
+    await redis.delete(QUEUE)
     pubsub = redis.pubsub()
     await pubsub.subscribe(CHANNEL)
     try:
-        async with make_client(_router(settings)) as http:
+        async with serve_app(settings, _router(settings)) as app, client_for(app) as http:
+            route_tasks_to(app, settings, QUEUE)
             response = await http.post("/api/v1/things", params={"fail": "true"})
         assert response.status_code == 409
         assert await _next_message(pubsub, wait_seconds=0.5) is None
-        assert await redis.llen("celery") == 0
+        assert await redis.llen(QUEUE) == 0
         assert await _count_users(settings) == 0
     finally:
         await pubsub.aclose()  # type: ignore[no-untyped-call]

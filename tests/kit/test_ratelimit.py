@@ -21,7 +21,7 @@ from tests.conftest import AppFactory, client_for, serve_app
 DAY = 24 * 3600
 
 
-def _phone(request: Request) -> str:
+async def _phone(request: Request) -> str:
     return request.query_params.get("phone", "")
 
 

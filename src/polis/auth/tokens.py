@@ -17,6 +17,8 @@ from polis.kit.errors import AuthError, ErrorCode
 ALGORITHM = "HS256"
 ACCESS_TYPE = "access"
 _REQUIRED_CLAIMS = ["typ", "aud", "iss", "sub", "sid", "exp", "iat", "jti"]
+# Tolerated difference between the issuer's clock and ours for "issued at".
+_CLOCK_SKEW_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -55,14 +57,17 @@ def decode_access_token(settings: Settings, token: str) -> AccessClaims:
             algorithms=[ALGORITHM],
             audience=settings.jwt_audience,
             issuer=settings.jwt_issuer,
-            options={"require": _REQUIRED_CLAIMS, "verify_exp": False},
+            # Time claims are checked below against the clock seam, not the wall clock.
+            options={"require": _REQUIRED_CLAIMS, "verify_exp": False, "verify_iat": False},
         )
     except jwt.PyJWTError as exc:
         raise AuthError(error=ErrorCode.TOKEN_INVALID) from exc
     if claims.get("typ") != ACCESS_TYPE:
         raise AuthError(error=ErrorCode.TOKEN_INVALID)
-    # Expiry is checked here, against the clock seam, so tests can move time instead of waiting.
-    if int(claims["exp"]) <= int(clock.now().timestamp()):
+    now = int(clock.now().timestamp())
+    if not isinstance(claims["iat"], int) or claims["iat"] > now + _CLOCK_SKEW_SECONDS:
+        raise AuthError(error=ErrorCode.TOKEN_INVALID)
+    if int(claims["exp"]) <= now:
         raise AuthError(error=ErrorCode.TOKEN_EXPIRED)
     try:
         return AccessClaims(

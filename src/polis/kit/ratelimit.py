@@ -116,17 +116,23 @@ async def default_rate_limit(request: Request) -> None:
     await enforce(request, name=f"tier:{tier}", rule=rule, key=key)
 
 
+KeyFunction = Callable[[Request], Awaitable[str | None]]
+
+
 def rate_limit(
-    setting: str, key: Callable[[Request], str] | None = None
+    setting: str, key: KeyFunction | None = None
 ) -> Callable[[Request], Awaitable[None]]:
     """A route dependency for the limit in setting ``setting`` (for example ``rate_limit_sos``).
 
-    ``key`` picks what is counted (a phone number, say); by default the request's subject.
+    ``key`` picks what is counted (a phone number from the body, say); by default the
+    request's subject.
     """
 
     async def dependency(request: Request) -> None:
         rule = getattr(_settings(request), setting)
-        subject = key(request) if key is not None else request_subject(request)[1]
+        subject = await key(request) if key is not None else request_subject(request)[1]
+        if subject is None:
+            return  # nothing to count by (a malformed body): validation answers instead
         await enforce(request, name=setting, rule=rule, key=subject)
 
     return dependency

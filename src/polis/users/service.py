@@ -2,13 +2,35 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from polis.audit import service as audit
 from polis.config import Settings
+from polis.ged.adapter import GedDatabase, normalize_ged_number
+from polis.kit import clock
 from polis.kit.crypto import DataProtector, protector
+from polis.kit.errors import (
+    BusinessRuleViolation,
+    Conflict,
+    ErrorCode,
+    NotFound,
+    PolisError,
+    ValidationFailed,
+)
+from polis.kit.logging import get_logger
+from polis.kit.pagination import Page, PageParams, paginate
 from polis.kit.phone import normalize_phone
-from polis.users.models import Language, User
+from polis.territories.models import Territory, TerritoryType
+from polis.users.models import Language, MemberStatus, User, UserRole
+
+log = get_logger(__name__)
 
 
 def phone_protector(settings: Settings) -> DataProtector:
@@ -59,5 +81,275 @@ async def grant_admin(session: AsyncSession, settings: Settings, phone: str) -> 
     if user.is_admin:
         return user, False
     user.is_admin = True
+    await audit.record(
+        session,
+        action="users.admin.granted",
+        entity_type="user",
+        entity_id=str(user.id),
+        old={"is_admin": False},
+        new={"is_admin": True, "source": "cli"},
+    )
     await session.flush()
     return user, True
+
+
+def _normalized_phones(settings: Settings, phones: list[str]) -> set[str]:
+    found: set[str] = set()
+    for phone in phones:
+        try:
+            found.add(normalize_phone(phone, settings.default_phone_region))
+        except PolisError:
+            log.warning("settings.bootstrap_admin_phone_invalid")
+    return found
+
+
+async def apply_bootstrap_admin(
+    session: AsyncSession, settings: Settings, user: User, e164: str
+) -> bool:
+    """Make ``user`` an admin if their number is in ``POLIS_BOOTSTRAP_ADMIN_PHONES``.
+
+    Returns True when this changed anything.
+    """
+    if user.is_admin or e164 not in _normalized_phones(settings, settings.bootstrap_admin_phones):
+        return False
+    user.is_admin = True
+    await session.flush()
+    return True
+
+
+def own_phone(settings: Settings, user: User) -> str | None:
+    if user.phone_ciphertext is None:
+        return None
+    return phone_protector(settings).decrypt(user.phone_ciphertext)
+
+
+async def territory_of(session: AsyncSession, user: User) -> Territory | None:
+    if user.territory_id is None:
+        return None
+    return await session.get(Territory, user.territory_id)
+
+
+async def update_me(session: AsyncSession, user: User, changes: dict[str, Any]) -> User:
+    """Change the member's own name, language or email (only the fields given)."""
+    allowed = {"first_name", "last_name", "language", "email"}
+    for field, value in changes.items():
+        if field in allowed and value is not None:
+            setattr(user, field, value)
+    await session.flush()
+    return user
+
+
+_PERSONAL_ID = re.compile(r"^\d{11}$")
+
+
+def normalize_personal_id(raw: str) -> str:
+    """A Georgian personal number: exactly 11 digits (spaces are tolerated and dropped)."""
+    value = raw.replace(" ", "")
+    if not _PERSONAL_ID.match(value):
+        raise ValidationFailed(
+            "personal_id must be an 11-digit Georgian personal number",
+            error=ErrorCode.BAD_FORMAT,
+            details={"field": "personal_id"},
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class Onboarding:
+    personal_id: str
+    status: MemberStatus
+    motivation: str
+    constitution_agreed: bool
+    is_diaspora: bool
+    territory_id: uuid.UUID | None
+    ged_number: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+
+
+async def complete_onboarding(
+    session: AsyncSession, settings: Settings, ged: GedDatabase, user: User, form: Onboarding
+) -> list[str]:
+    """Record who the member is (§3.1) and return their next steps.
+
+    The personal ID is unique across members, enforced by the database so that two members
+    racing with one ID cannot both pass. A GeD number the GeD Database confirms makes the
+    member a GeDer.
+    """
+    if user.is_onboarded:
+        raise BusinessRuleViolation(error=ErrorCode.ALREADY_ONBOARDED)
+    personal_id = normalize_personal_id(form.personal_id)
+    if not form.constitution_agreed:
+        raise ValidationFailed(
+            "The constitution must be agreed to.",
+            error=ErrorCode.OUT_OF_RANGE,
+            details={"field": "constitution_agreed"},
+        )
+    territory = await _home_territory(session, form)
+    ged_number = normalize_ged_number(form.ged_number) if form.ged_number else None
+
+    protector_ = personal_id_protector(settings)
+    personal_id_index = protector_.blind_index(personal_id)
+    taken = await session.scalar(
+        select(User.id).where(User.personal_id_index == personal_id_index, User.id != user.id)
+    )
+    if taken is not None:
+        raise Conflict(
+            "This personal ID belongs to another member.",
+            error=ErrorCode.DUPLICATE,
+            details={"field": "personal_id"},
+        )
+    if ged_number is not None:
+        owner = await session.scalar(
+            select(User.id).where(User.ged_number == ged_number, User.id != user.id)
+        )
+        if owner is not None:
+            raise Conflict(
+                "This GeD number belongs to another member.",
+                error=ErrorCode.DUPLICATE,
+                details={"field": "ged_number"},
+            )
+        holding = await ged.verify_holding(ged_number, personal_id)
+        if holding is None:
+            raise BusinessRuleViolation(
+                error=ErrorCode.GED_NOT_CONFIRMED, details={"field": "ged_number"}
+            )
+        user.ged_number = ged_number
+        user.ged_verified_at = clock.now()
+        user.role = UserRole.GEDER
+
+    now = clock.now()
+    user.personal_id_index = personal_id_index
+    user.personal_id_ciphertext = protector_.encrypt(personal_id)
+    user.status = form.status
+    user.motivation = form.motivation
+    user.constitution_agreed_at = now
+    user.is_diaspora = form.is_diaspora
+    user.territory_id = territory.id if territory is not None else None
+    user.first_name = form.first_name or user.first_name
+    user.last_name = form.last_name or user.last_name
+    user.onboarded_at = now
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        # Lost a race with another onboarding of the same personal ID or GeD number.
+        field = "ged_number" if "ged_number" in str(exc.orig) else "personal_id"
+        raise Conflict(
+            f"This {field.replace('_', ' ')} belongs to another member.",
+            error=ErrorCode.DUPLICATE,
+            details={"field": field},
+        ) from None
+    await audit.record(
+        session,
+        action="users.onboarding.completed",
+        entity_type="user",
+        entity_id=str(user.id),
+        actor_id=user.id,
+        new={"role": user.role, "status": user.status, "is_diaspora": user.is_diaspora},
+    )
+    return next_steps(user)
+
+
+async def _home_territory(session: AsyncSession, form: Onboarding) -> Territory | None:
+    if form.is_diaspora:
+        if form.territory_id is not None:
+            raise ValidationFailed(
+                "Diaspora members have no territory.",
+                error=ErrorCode.OUT_OF_RANGE,
+                details={"field": "territory_id"},
+            )
+        return None
+    if form.territory_id is None:
+        raise ValidationFailed(
+            "territory_id is required unless you live abroad.",
+            error=ErrorCode.MISSING_FIELD,
+            details={"field": "territory_id"},
+        )
+    territory = await session.get(Territory, form.territory_id)
+    if territory is None:
+        raise NotFound("No such territory.", details={"field": "territory_id"})
+    if territory.type is not TerritoryType.ELECTORAL_DISTRICT:
+        raise BusinessRuleViolation(
+            "Members live in an electoral district, not a region or municipality.",
+            error=ErrorCode.INVALID_HIERARCHY_LEVEL,
+            details={"field": "territory_id", "type": territory.type.value},
+        )
+    return territory
+
+
+def next_steps(user: User) -> list[str]:
+    """What the member can do next: find a group of ten, and (without GeD) a tavdebi."""
+    if user.is_diaspora:
+        return []
+    steps = ["join_ateuli", "create_ateuli"]
+    if user.role is UserRole.UNVERIFIED:
+        steps.append("find_tavdebi")
+    return steps
+
+
+def personal_id_protector(settings: Settings) -> DataProtector:
+    return protector(settings, "personal_id")
+
+
+async def get_member(session: AsyncSession, user_id: uuid.UUID) -> User:
+    """A member by id; deleted (anonymised) accounts are 404 like unknown ones."""
+    user = await session.get(User, user_id)
+    if user is None or user.is_deleted:
+        raise NotFound("No such member.")
+    return user
+
+
+async def search_members(
+    session: AsyncSession,
+    params: PageParams,
+    *,
+    name: str | None,
+    territory_id: uuid.UUID | None,
+) -> Page:
+    """Verified members, by a part of their name and by territory."""
+    statement = select(User).where(
+        User.deleted_at.is_(None),
+        User.onboarded_at.is_not(None),
+        User.role != UserRole.UNVERIFIED,
+    )
+    if name:
+        pattern = "%" + name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        statement = statement.where(
+            or_(
+                User.first_name.ilike(pattern, escape="\\"),
+                User.last_name.ilike(pattern, escape="\\"),
+                func.concat(User.first_name, " ", User.last_name).ilike(pattern, escape="\\"),
+            )
+        )
+    if territory_id is not None:
+        statement = statement.where(User.territory_id == territory_id)
+    return await paginate(
+        session,
+        statement,
+        params,
+        sortable={"created_at": User.created_at, "last_name": User.last_name},
+        default_sort="created_at",
+    )
+
+
+async def anonymise(session: AsyncSession, user: User) -> None:
+    """Delete the account: personal data goes, the row stays so votes stay counted."""
+    user.phone_index = None
+    user.phone_ciphertext = None
+    user.personal_id_index = None
+    user.personal_id_ciphertext = None
+    user.first_name = None
+    user.last_name = None
+    user.email = None
+    user.motivation = None
+    user.ged_number = None
+    user.is_admin = False
+    user.mark_deleted()
+    await audit.record(
+        session,
+        action="users.deleted",
+        entity_type="user",
+        entity_id=str(user.id),
+        actor_id=user.id,
+    )
+    await session.flush()
