@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import re
 import shutil
 import statistics
@@ -23,13 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from rich.console import Console
-from rich.table import Table
 
 from bench.harness import polis_dev
 from bench.health_load import _wrk
+from bench.report import record, show
 
-RESULTS = Path(__file__).parent / "results"
 CODE = re.compile(r"\b(\d{6})\b")
 
 
@@ -125,14 +122,6 @@ async def _me_python(base: str, token: str, seconds: float, concurrency: int) ->
     }
 
 
-def _table(title: str, result: dict[str, Any]) -> Table:
-    table = Table(title=title)
-    for key in result:
-        table.add_column(key, justify="right")
-    table.add_row(*(str(value) for value in result.values()))
-    return table
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--logins", type=int, default=200)
@@ -140,7 +129,6 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--me-concurrency", type=int, default=32)
     args = parser.parse_args()
-    console = Console(width=160)
     with (
         tempfile.TemporaryDirectory(prefix="polis-bench-") as scratch,
         polis_dev(
@@ -155,12 +143,9 @@ def main() -> None:
             me = asyncio.run(_me_python(base, token, args.seconds, args.me_concurrency))
             me["tool"] = "python"
         me["concurrency"] = args.me_concurrency
-    console.print(_table("login pair: send-verification-code + verify-phone", logins))
-    console.print(_table("GET /api/v1/users/me", me))
-    RESULTS.mkdir(exist_ok=True)
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    with (RESULTS / "auth_load.jsonl").open("a") as out:
-        out.write(json.dumps({"at": stamp, "logins": logins, "users_me": me}) + "\n")
+    show("login pair: send-verification-code + verify-phone", logins)
+    show("GET /api/v1/users/me", me)
+    record("auth_load", logins=logins, users_me=me)
 
 
 if __name__ == "__main__":

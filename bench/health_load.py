@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import re
 import shutil
 import statistics
@@ -25,12 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from rich.console import Console
-from rich.table import Table
 
 from bench.harness import polis_dev
-
-RESULTS = Path(__file__).parent / "results"
+from bench.report import record, show
 
 
 async def _load(base: str, seconds: float, concurrency: int) -> dict[str, float]:
@@ -130,16 +126,8 @@ def main() -> None:
                 result = asyncio.run(_load(base, args.seconds, args.concurrency))
 
     result["concurrency"] = args.concurrency
-    table = Table(title=f"GET /health (load from {tool})")
-    for key in result:
-        table.add_column(key, justify="right")
-    table.add_row(*(str(value) for value in result.values()))
-    Console(width=140).print(table)
-    RESULTS.mkdir(exist_ok=True)
-    with (RESULTS / "health_load.jsonl").open("a") as out:
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        out.write(json.dumps({"at": stamp, "tool": tool, **result}))
-        out.write("\n")
+    show(f"GET /health (load from {tool})", result)
+    record("health_load", tool=tool, **result)
 
 
 if __name__ == "__main__":

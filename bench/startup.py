@@ -8,18 +8,12 @@ The first start creates the data folder (initdb); later starts reuse it, as a de
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import tempfile
-import time
 from pathlib import Path
 
-from rich.console import Console
-from rich.table import Table
-
 from bench.harness import polis_dev
-
-RESULTS = Path(__file__).parent / "results"
+from bench.report import record, show
 
 
 def main() -> None:
@@ -41,15 +35,8 @@ def main() -> None:
         "restart_max_s": round(max(restarts), 2),
         "restarts": len(restarts),
     }
-    table = Table(title="polis dev → healthy /health")
-    for key in result:
-        table.add_column(key, justify="right")
-    table.add_row(*(str(value) for value in result.values()))
-    Console(width=140).print(table)
-    RESULTS.mkdir(exist_ok=True)
-    with (RESULTS / "startup.jsonl").open("a") as out:
-        out.write(json.dumps({"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **result}))
-        out.write("\n")
+    show("polis dev → healthy /health", result)
+    record("startup", **result)
 
 
 if __name__ == "__main__":

@@ -16,10 +16,11 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import IO
 
 import httpx
 import pytest
@@ -44,7 +45,7 @@ from polis.kit.events import TaskJob
 from polis.kit.redis import create_redis
 from polis.territories.models import Territory, TerritoryType
 from polis.users import service as users_service
-from polis.users.models import MemberStatus, User, UserRole
+from polis.users.models import Language, MemberStatus, User, UserRole
 from polis.worker import create_celery
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -148,12 +149,16 @@ async def _clean_redis_and_clock(redis: Redis) -> AsyncIterator[None]:
     clock.unfreeze()
 
 
-@pytest.fixture(scope="session")
-def worker(server_urls: tuple[str, str], settings: Settings) -> Iterator[subprocess.Popen[bytes]]:
-    """One real Celery worker process for the tests that need tasks to run (SMS, deliveries)."""
+@contextmanager
+def running_worker(
+    env: dict[str, str], *args: str, output: IO[bytes] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A real `polis worker` process (its own process group), stopped and reaped afterwards."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "polis", "worker", "--concurrency", "2"],
-        env=process_env(settings),
+        [sys.executable, "-m", "polis", "worker", *args],
+        env=env,
+        stdout=output,
+        stderr=subprocess.STDOUT if output is not None else None,
         start_new_session=True,
     )
     try:
@@ -165,6 +170,13 @@ def worker(server_urls: tuple[str, str], settings: Settings) -> Iterator[subproc
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+@pytest.fixture(scope="session")
+def worker(server_urls: tuple[str, str], settings: Settings) -> Iterator[subprocess.Popen[bytes]]:
+    """One real Celery worker process for the tests that need tasks to run (SMS, deliveries)."""
+    with running_worker(process_env(settings), "--concurrency", "2") as process:
+        yield process
 
 
 def client_for(app: FastAPI, ip: str = "127.0.0.1") -> httpx.AsyncClient:
@@ -251,6 +263,24 @@ def route_tasks_to(app: FastAPI, settings: Settings, queue: str) -> None:
     app.state.send_task = send_task
 
 
+@asynccontextmanager
+async def app_client(
+    settings: Settings,
+    session: AsyncSession,
+    router: APIRouter | None = None,
+    *,
+    ip: str = "127.0.0.1",
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The real app (plus ``router``), its requests in the transaction of ``session``."""
+    connection = session.bind
+    assert isinstance(connection, AsyncConnection)
+    async with (
+        serve_app(settings, router, connection=connection) as app,
+        client_for(app, ip=ip) as client,
+    ):
+        yield client
+
+
 AppFactory = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
 
@@ -302,10 +332,11 @@ async def make_member(
     first_name: str | None = None,
     last_name: str | None = None,
     territory_id: uuid.UUID | None = None,
+    language: Language = Language.KA,
 ) -> Member:
     """A member in the given state, logged in on a device of their own."""
     user, _ = await users_service.get_or_create_by_phone(
-        session, settings, phone, first_name=first_name, last_name=last_name
+        session, settings, phone, first_name=first_name, last_name=last_name, language=language
     )
     user.role = role
     user.is_admin = admin

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import enum
-import secrets
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -17,14 +15,12 @@ import pytest
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 from sqlalchemy import delete, func, select, text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from polis.app import DOMAIN_ROUTERS
 from polis.audit import service
 from polis.audit.models import AuditLog
 from polis.audit.router import router as audit_router
-from polis.auth.models import AuthSession, Device
-from polis.auth.tokens import issue_access_token
 from polis.config import Settings
 from polis.kit import clock
 from polis.kit.context import request_id_var
@@ -32,8 +28,7 @@ from polis.kit.deps import DbSession
 from polis.kit.envelope import Envelope, ok
 from polis.kit.http import client_ip
 from polis.users.models import User, UserRole
-from polis.users.service import get_or_create_by_phone
-from tests.conftest import client_for, serve_app
+from tests.conftest import Member, app_client, make_member
 
 URL = "/api/v1/admin/audit-logs"
 # In the past: PyJWT checks that "iat" is not in the future against the real clock.
@@ -41,65 +36,28 @@ START = datetime(2025, 4, 1, 12, 0, tzinfo=UTC)
 R = service.REDACTED
 
 
-@dataclass(frozen=True)
-class Member:
-    user: User
-    headers: dict[str, str]
-
-
-async def make_member(
-    session: AsyncSession, settings: Settings, number: int, *, admin: bool = False
-) -> Member:
-    """A member with a live session on a device and an access token for it."""
-    user, _ = await get_or_create_by_phone(session, settings, f"+9955550001{number:02d}")
-    user.is_admin = admin
-    device = Device(fingerprint_index=secrets.token_hex(32), device_type="ios")
-    session.add(device)
-    await session.flush()
-    auth_session = AuthSession(
-        user_id=user.id,
-        device_id=device.id,
-        last_seen_at=clock.now(),
-        expires_at=clock.now() + timedelta(days=30),
-    )
-    session.add(auth_session)
-    await session.flush()
-    token, _ = issue_access_token(settings, user.id, auth_session.id)
-    return Member(user=user, headers={"Authorization": f"Bearer {token}"})
-
-
-@asynccontextmanager
-async def app_client(
-    settings: Settings, session: AsyncSession, router: APIRouter | None = None
-) -> AsyncIterator[httpx.AsyncClient]:
-    """The real app (plus ``router``), its requests in the transaction of ``session``."""
-    connection = session.bind
-    assert isinstance(connection, AsyncConnection)
-    async with (
-        serve_app(settings, router, connection=connection) as app,
-        client_for(app, ip="203.0.113.7") as client,
-    ):
-        yield client
+def _phone(number: int) -> str:
+    return f"+9955550001{number:02d}"
 
 
 @pytest.fixture
 async def http(settings: Settings, db_session: AsyncSession) -> AsyncIterator[httpx.AsyncClient]:
     # Once app.py registers the router the real app serves it; including it twice would not.
     extra = None if audit_router in DOMAIN_ROUTERS else audit_router
-    async with app_client(settings, db_session, extra) as client:
+    async with app_client(settings, db_session, extra, ip="203.0.113.7") as client:
         yield client
 
 
 @pytest.fixture
 async def admin(db_session: AsyncSession, settings: Settings) -> Member:
     clock.freeze(START)
-    return await make_member(db_session, settings, 50, admin=True)
+    return await make_member(db_session, settings, _phone(50), admin=True)
 
 
 @pytest.fixture
 async def member(db_session: AsyncSession, settings: Settings) -> Member:
     clock.freeze(START)
-    return await make_member(db_session, settings, 51)
+    return await make_member(db_session, settings, _phone(51))
 
 
 def _body(response: httpx.Response, status: int = 200) -> dict[str, Any]:
@@ -339,7 +297,7 @@ def _recording_router() -> APIRouter:
 async def test_a_record_made_in_a_request_carries_its_request_id(
     settings: Settings, db_session: AsyncSession
 ) -> None:
-    async with app_client(settings, db_session, _recording_router()) as client:
+    async with app_client(settings, db_session, _recording_router(), ip="203.0.113.7") as client:
         response = await client.post(
             "/api/v1/record-test", headers={"X-Request-ID": "abc-123", "User-Agent": "PolisApp/2"}
         )

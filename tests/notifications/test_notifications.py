@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,11 +16,9 @@ from fastapi import APIRouter
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from sqlalchemy import delete, func, select, text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from polis.app import DOMAIN_ROUTERS
-from polis.auth.models import AuthSession, Device
-from polis.auth.tokens import issue_access_token
 from polis.config import Settings
 from polis.kit import clock, events
 from polis.kit.db import create_sessionmaker
@@ -35,7 +30,7 @@ from polis.notifications.models import Notification, NotificationType
 from polis.notifications.router import router as notifications_router
 from polis.users.models import Language, User, UserRole
 from polis.users.service import get_or_create_by_phone
-from tests.conftest import client_for, serve_app
+from tests.conftest import Member, app_client, make_member
 
 URL = "/api/v1/notifications"
 # In the past: PyJWT checks that "iat" is not in the future against the real clock.
@@ -43,46 +38,8 @@ START = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 DEVICE = {"device": "Pixel 8 (Android 15)"}
 
 
-@dataclass(frozen=True)
-class Member:
-    user: User
-    headers: dict[str, str]
-
-
-async def make_member(
-    session: AsyncSession, settings: Settings, number: int, *, language: Language = Language.KA
-) -> Member:
-    """A member with a live session on a device and an access token for it."""
-    user, _ = await get_or_create_by_phone(
-        session, settings, f"+9955550001{number:02d}", language=language
-    )
-    device = Device(fingerprint_index=secrets.token_hex(32), device_type="android")
-    session.add(device)
-    await session.flush()
-    auth_session = AuthSession(
-        user_id=user.id,
-        device_id=device.id,
-        last_seen_at=clock.now(),
-        expires_at=clock.now() + timedelta(days=30),
-    )
-    session.add(auth_session)
-    await session.flush()
-    token, _ = issue_access_token(settings, user.id, auth_session.id)
-    return Member(user=user, headers={"Authorization": f"Bearer {token}"})
-
-
-@asynccontextmanager
-async def app_client(
-    settings: Settings, session: AsyncSession, router: APIRouter | None = None
-) -> AsyncIterator[httpx.AsyncClient]:
-    """The real app (plus ``router``), its requests in the transaction of ``session``."""
-    connection = session.bind
-    assert isinstance(connection, AsyncConnection)
-    async with (
-        serve_app(settings, router, connection=connection) as app,
-        client_for(app) as client,
-    ):
-        yield client
+def _phone(number: int) -> str:
+    return f"+9955550001{number:02d}"
 
 
 @pytest.fixture
@@ -97,13 +54,13 @@ async def http(settings: Settings, db_session: AsyncSession) -> AsyncIterator[ht
 @pytest.fixture
 async def alice(db_session: AsyncSession, settings: Settings) -> Member:
     clock.freeze(START)
-    return await make_member(db_session, settings, 1)
+    return await make_member(db_session, settings, _phone(1))
 
 
 @pytest.fixture
 async def bob(db_session: AsyncSession, settings: Settings) -> Member:
     clock.freeze(START)
-    return await make_member(db_session, settings, 2, language=Language.EN)
+    return await make_member(db_session, settings, _phone(2), language=Language.EN)
 
 
 async def _notify(
@@ -323,7 +280,7 @@ async def test_texts_use_accept_language_else_the_saved_language(
     title: str,
 ) -> None:
     clock.freeze(START)
-    member = await make_member(db_session, settings, 3, language=saved)
+    member = await make_member(db_session, settings, _phone(3), language=saved)
     notification = await _notify(db_session, member)
     headers = {**member.headers, **({"Accept-Language": header} if header else {})}
 

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
@@ -15,26 +12,13 @@ from redis.asyncio import Redis
 from polis.config import Settings
 from polis.ops.tasks import HEARTBEAT_KEY
 from polis.worker import create_celery
-from tests.conftest import process_env
+from tests.conftest import process_env, running_worker
 
 
 @pytest.fixture
 def worker_process(settings: Settings) -> Iterator[subprocess.Popen[bytes]]:
-    env = process_env(settings)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "polis", "worker", "--concurrency", "1"],
-        env=env,
-        start_new_session=True,
-    )
-    try:
+    with running_worker(process_env(settings), "--concurrency", "1") as process:
         yield process
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 @pytest.mark.slow

@@ -7,10 +7,7 @@ import asyncio
 import base64
 import json
 import os
-import signal
 import socket
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -43,7 +40,7 @@ from polis.sms.router import dev_router
 from polis.sms.schemas import OutboxMessage
 from polis.sms.service import SEND_TASK, outbox_messages, queue_sms, seal, unseal
 from polis.worker import create_celery
-from tests.conftest import client_for, process_env, route_tasks_to, serve_app
+from tests.conftest import client_for, process_env, route_tasks_to, running_worker, serve_app
 
 PHONE = "+995555010203"
 PHONE_NATIONAL = "555010203"
@@ -468,25 +465,11 @@ def http_worker(
             POLIS_SMS_HTTP_TOKEN=TOKEN,
             POLIS_LOG_LEVEL="INFO",
         )
-        command = [sys.executable, "-m", "polis", "worker", "--concurrency", "1"]
-        command += ["--queues", HTTP_QUEUE]
-        with log.open("wb") as out:
-            process = subprocess.Popen(
-                command,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        try:
+        with (
+            log.open("wb") as out,
+            running_worker(env, "--concurrency", "1", "--queues", HTTP_QUEUE, output=out),
+        ):
             yield HttpWorker(provider=provider, log=log)
-        finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
 
 
 @pytest.mark.slow
