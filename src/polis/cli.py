@@ -19,6 +19,8 @@ migrate_app = typer.Typer(help="Database migrations (Alembic).", no_args_is_help
 admin_app = typer.Typer(help="Administration.", no_args_is_help=True)
 app.add_typer(migrate_app, name="migrate")
 app.add_typer(admin_app, name="admin")
+territories_app = typer.Typer(help="The territory map.", no_args_is_help=True)
+app.add_typer(territories_app, name="territories")
 
 console = Console()
 
@@ -203,6 +205,60 @@ def admin_grant(phone: Annotated[str, typer.Argument()], data_dir: DataDir = Non
             raise typer.Exit(2) from exc
     state = "is now an admin" if changed else "was already an admin"
     console.print(f"{mask_phone(e164)} {state}")
+
+
+@territories_app.command("import")
+def territories_import(
+    file: Annotated[Path, typer.Argument(help="A GeoJSON FeatureCollection of territories.")],
+    data_dir: DataDir = None,
+) -> None:
+    """Import (upsert by code) the territories of FILE; all or nothing."""
+    import asyncio
+
+    from rich.progress import Progress
+
+    from polis.cli_support import in_transaction
+    from polis.kit import migrations
+    from polis.kit.redis import create_redis
+    from polis.territories import service as territories
+    from polis.territories.importer import TerritoryImportError
+
+    with _database(_settings(data_dir)) as settings:
+        assert settings.database_url
+        migrations.upgrade(settings.database_url)
+        try:
+            with Progress(console=console, transient=False) as bar:
+                task = bar.add_task("Importing territories", total=None)
+
+                def advance(done: int, total: int) -> None:
+                    bar.update(task, completed=done, total=total)
+
+                result = in_transaction(
+                    settings,
+                    lambda session: territories.import_file(session, file, progress=advance),
+                )
+        except TerritoryImportError as exc:
+            console.print(f"[red]{exc.message}[/red]")
+            for problem in exc.problems:
+                where = "file" if problem.index is None else f"feature {problem.index}"
+                code = f" ({problem.code})" if problem.code else ""
+                console.print(f"  {where}{code}: {problem.message}", markup=False)
+            raise typer.Exit(2) from exc
+        # Always, even when nothing changed: a rerun repairs a cache a failed run left stale.
+        if settings.redis_url:
+
+            async def invalidate(url: str) -> None:
+                redis = create_redis(url)
+                try:
+                    await territories.invalidate_cache(redis)
+                finally:
+                    await redis.aclose()
+
+            asyncio.run(invalidate(settings.redis_url))
+    console.print(
+        f"Territories: {len(result.created)} created, {len(result.updated)} updated, "
+        f"{len(result.unchanged)} unchanged"
+    )
 
 
 def main() -> None:  # pragma: no cover - the console script
