@@ -35,6 +35,9 @@ from polis.notifications.router import router as notifications_router
 from polis.ops.router import docs_router
 from polis.ops.router import router as ops_router
 from polis.sms.router import dev_router
+from polis.territories.router import router as territories_router
+from polis.units.router import hierarchy_router
+from polis.units.router import router as ateulis_router
 from polis.users.router import router as users_router
 
 log = get_logger(__name__)
@@ -45,6 +48,9 @@ API_PREFIX = "/api/v1"
 DOMAIN_ROUTERS: tuple[APIRouter, ...] = (
     auth_router,
     users_router,
+    territories_router,
+    ateulis_router,
+    hierarchy_router,
     notifications_router,
     admin_router,
     audit_router,

@@ -10,6 +10,7 @@ MODEL_MODULES = (
     "polis.auth.models",
     "polis.notifications.models",
     "polis.audit.models",
+    "polis.units.models",
 )
 
 

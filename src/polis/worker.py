@@ -18,9 +18,14 @@ from polis.kit.logging import configure_logging
 from polis.models import import_all_models
 
 # Domains add their periodic jobs here (name → entry); DESIGN.md §3.9 lists what is due.
-BEAT_SCHEDULE: dict[str, dict[str, Any]] = {}
+BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
+    "units-hierarchy-sweep": {
+        "task": "polis.units.hierarchy_sweep",
+        "schedule": timedelta(hours=1),
+    },
+}
 
-TASK_MODULES = ["polis.ops.tasks", "polis.sms.tasks"]
+TASK_MODULES = ["polis.ops.tasks", "polis.sms.tasks", "polis.units.tasks"]
 
 
 def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:

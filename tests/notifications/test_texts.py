@@ -13,7 +13,11 @@ from polis.users.models import Language, UserRole
 
 GEORGIAN = re.compile(r"[\u10d0-\u10ff]")
 # A value for every param any type documents, unlike any word of the templates.
-SAMPLE_VALUES = {"device": "Pixel 8 (Android 15)", "role": UserRole.SUPPORTER.value}
+SAMPLE_VALUES = {
+    "device": "Pixel 8 (Android 15)",
+    "role": UserRole.SUPPORTER.value,
+    "unit_name": "Vake 1",
+}
 
 
 def _names(template: str) -> set[str]:

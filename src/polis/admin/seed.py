@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from polis.config import Settings
+from polis.territories import service as territories
 from polis.users import service as users
 from polis.users.models import Language
 
@@ -18,7 +19,7 @@ class SeedReport:
 
 
 async def seed_demo_data(session: AsyncSession, settings: Settings) -> SeedReport:
-    """Create the demo admin and the bootstrap admins; nothing twice."""
+    """Create the demo admin, the bootstrap admins and the sample map; nothing twice."""
     report = SeedReport()
     admin, created = await users.get_or_create_by_phone(
         session,
@@ -35,5 +36,7 @@ async def seed_demo_data(session: AsyncSession, settings: Settings) -> SeedRepor
         bootstrap, changed = await users.grant_admin(session, settings, phone)
         if bootstrap.id != admin.id:
             (report.created if changed else report.unchanged).append("bootstrap admin")
+    written = await territories.seed_sample_map(session)
+    (report.created if written else report.unchanged).append("territory map")
     await session.flush()
     return report

@@ -45,6 +45,10 @@ class ErrorCode(Enum):
     GED_NOT_CONFIRMED = (3009, 422, "The GeD Database does not confirm this GeD number.")
     ALREADY_ONBOARDED = (3010, 409, "Onboarding is already complete.")
     ONBOARDING_REQUIRED = (3011, 403, "Complete onboarding first.")
+    NOT_IN_DISTRICT = (3012, 403, "This ateuli is not in your electoral district.")
+    DIASPORA_EXCLUDED = (3013, 403, "Diaspora members do not join ateulis.")
+    NOT_A_MEMBER = (3014, 409, "You are not a member of this unit.")
+    UNIT_NOT_ACTIVE = (3015, 409, "The unit is not active for this.")
     # 4xxx resources
     NOT_FOUND = (4001, 404, "The resource was not found.")
     ALREADY_EXISTS = (4002, 409, "The resource already exists.")

@@ -29,6 +29,7 @@ class NotificationType(enum.StrEnum):
     ROLE_CHANGED = "role_changed"
     ADMIN_GRANTED = "admin_granted"
     SESSION_REVOKED = "session_revoked"
+    LEADER_ELECTION_DUE = "leader_election_due"
 
 
 class Notification(UUIDPrimaryKey, Timestamps, Base):

@@ -40,6 +40,7 @@ PARAMS: dict[NotificationType, tuple[str, ...]] = {
     NotificationType.ROLE_CHANGED: ("role",),
     NotificationType.ADMIN_GRANTED: (),
     NotificationType.SESSION_REVOKED: ("device",),
+    NotificationType.LEADER_ELECTION_DUE: ("unit_name",),
 }
 
 TEMPLATES: dict[NotificationType, dict[Language, Template]] = {
@@ -105,6 +106,22 @@ TEMPLATES: dict[NotificationType, dict[Language, Template]] = {
             body=(
                 "The session on {device} was ended. If you did not do this, "
                 "review your active sessions."
+            ),
+        ),
+    },
+    NotificationType.LEADER_ELECTION_DUE: {
+        Language.KA: Template(
+            title="ლიდერის არჩევნები დაინიშნება",
+            body=(
+                "{unit_name} მზადაა ლიდერის ასარჩევად. არჩევნები მალე დაინიშნება: "
+                "მოემზადეთ კანდიდატად დასარეგისტრირებლად ან ხმის მისაცემად."
+            ),
+        ),
+        Language.EN: Template(
+            title="A leader election is due",
+            body=(
+                "{unit_name} is ready to elect its leader. The election will be scheduled "
+                "soon: get ready to stand as a candidate or to vote."
             ),
         ),
     },

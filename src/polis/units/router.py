@@ -1,0 +1,277 @@
+"""HTTP for units: ``/ateulis`` (groups of ten) and ``/hierarchy`` (the units above them).
+
+Both routers live in the units package: the hierarchy has no tables of its own, it reads the
+same units, terms and memberships through the same service.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from polis.auth.deps import AuthenticatedUser, VerifiedUser
+from polis.kit.deps import DbSession, SettingsDep
+from polis.kit.envelope import Envelope, ListEnvelope, ok
+from polis.kit.pagination import Pagination, paginated
+from polis.units import service
+from polis.units.deps import AteuliEditor
+from polis.units.hierarchy import GROUPS
+from polis.units.models import MAX_UNIT_SIZE, Unit, UnitLevel, UnitStatus
+from polis.units.schemas import (
+    CreateAteuliIn,
+    JoinIn,
+    LeaderRef,
+    LevelTotals,
+    MemberOut,
+    MyPositionOut,
+    OverviewOut,
+    RenameIn,
+    SatatbiroMemberOut,
+    SeatOut,
+    UnitOut,
+)
+from polis.users.presenters import public_out
+
+router = APIRouter(prefix="/ateulis", tags=["ateulis"])
+hierarchy_router = APIRouter(prefix="/hierarchy", tags=["hierarchy"])
+
+# How many children (members for an ateuli) a unit of each level holds when complete.
+CAPACITY = {UnitLevel.ATEULI: MAX_UNIT_SIZE} | {parent: size for parent, size in GROUPS.values()}
+
+
+async def units_out(session: AsyncSession, units: Sequence[Unit]) -> list[UnitOut]:
+    leaders = await service.leaders_of(session, [unit.id for unit in units])
+    out = []
+    for unit in units:
+        found = leaders.get(unit.id)
+        capacity = CAPACITY[unit.level]
+        out.append(
+            UnitOut(
+                id=unit.id,
+                name=unit.name,
+                level=unit.level,
+                status=unit.status,
+                territory_id=unit.territory_id,
+                parent_id=unit.parent_id,
+                member_count=unit.member_count,
+                capacity=capacity,
+                has_space=unit.status is not UnitStatus.INACTIVE and unit.member_count < capacity,
+                leader=LeaderRef(
+                    id=found[0].id, display_name=found[0].display_name, since=found[1].started_at
+                )
+                if found
+                else None,
+                leader_election_due_at=unit.leader_election_due_at,
+                activated_at=unit.activated_at,
+                created_at=unit.created_at,
+            )
+        )
+    return out
+
+
+async def unit_out(session: AsyncSession, unit: Unit) -> UnitOut:
+    return (await units_out(session, [unit]))[0]
+
+
+# --- /ateulis -------------------------------------------------------------------------------
+
+
+@router.get("", response_model=ListEnvelope[UnitOut], summary="Find ateulis")
+async def list_ateulis(
+    _: AuthenticatedUser,
+    session: DbSession,
+    params: Pagination,
+    territory_id: uuid.UUID | None = None,
+    status: UnitStatus | None = None,
+    has_space: Annotated[
+        bool | None, Query(description="true: could be joined now (not full, not inactive)")
+    ] = None,
+) -> ListEnvelope[UnitOut]:
+    filters = service.AteuliFilters(territory_id=territory_id, status=status, has_space=has_space)
+    page = await service.list_ateulis(session, filters, params)
+    return paginated(await units_out(session, page.items), page.total, params)
+
+
+@router.post("", response_model=Envelope[UnitOut], status_code=201, summary="Found an ateuli")
+async def create_ateuli(
+    body: CreateAteuliIn, user: VerifiedUser, session: DbSession
+) -> Envelope[UnitOut]:
+    unit = await service.create_ateuli(
+        session, user, name=body.name, territory_id=body.territory_id
+    )
+    return ok(await unit_out(session, unit))
+
+
+@router.get("/{ateuli_id}", response_model=Envelope[UnitOut], summary="An ateuli")
+async def get_ateuli(
+    ateuli_id: uuid.UUID, _: AuthenticatedUser, session: DbSession
+) -> Envelope[UnitOut]:
+    unit = await service.get_unit(session, ateuli_id, UnitLevel.ATEULI)
+    return ok(await unit_out(session, unit))
+
+
+@router.patch("/{ateuli_id}", response_model=Envelope[UnitOut], summary="Rename an ateuli")
+async def rename_ateuli(
+    body: RenameIn, editor: AteuliEditor, session: DbSession
+) -> Envelope[UnitOut]:
+    unit, user = editor
+    await service.rename_unit(session, unit, user, body.name)
+    return ok(await unit_out(session, unit))
+
+
+@router.post("/{ateuli_id}/join", response_model=Envelope[UnitOut], summary="Join an ateuli")
+async def join_ateuli(
+    ateuli_id: uuid.UUID, user: VerifiedUser, session: DbSession, body: JoinIn | None = None
+) -> Envelope[UnitOut]:
+    unit = await service.join_ateuli(
+        session, user, ateuli_id, message=body.message if body else None
+    )
+    return ok(await unit_out(session, unit))
+
+
+@router.post("/{ateuli_id}/leave", response_model=Envelope[UnitOut], summary="Leave an ateuli")
+async def leave_ateuli(
+    ateuli_id: uuid.UUID, user: VerifiedUser, session: DbSession
+) -> Envelope[UnitOut]:
+    unit = await service.leave_ateuli(session, user, ateuli_id)
+    return ok(await unit_out(session, unit))
+
+
+@router.get(
+    "/{ateuli_id}/members", response_model=ListEnvelope[MemberOut], summary="An ateuli's members"
+)
+async def ateuli_members(
+    ateuli_id: uuid.UUID,
+    _: VerifiedUser,
+    session: DbSession,
+    settings: SettingsDep,
+    params: Pagination,
+) -> ListEnvelope[MemberOut]:
+    unit = await service.get_unit(session, ateuli_id, UnitLevel.ATEULI)
+    page = await service.members_of(session, unit, params)
+    term = await service.open_term(session, unit.id)
+    leader_id = term.user_id if term else None
+    items = [
+        MemberOut(
+            **(await public_out(session, settings, member)).model_dump(),
+            is_leader=member.id == leader_id,
+        )
+        for member in page.items
+    ]
+    return paginated(items, page.total, params)
+
+
+# --- /hierarchy -----------------------------------------------------------------------------
+
+
+@hierarchy_router.get("/overview", response_model=Envelope[OverviewOut], summary="Totals per level")
+async def overview(_: AuthenticatedUser, session: DbSession) -> Envelope[OverviewOut]:
+    levels, members, satatbiro_size = await service.overview(session)
+    return ok(
+        OverviewOut(
+            levels=[
+                LevelTotals(
+                    level=count.level,
+                    total=sum(count.by_status.values()),
+                    forming=count.by_status.get(UnitStatus.FORMING, 0),
+                    active=count.by_status.get(UnitStatus.ACTIVE, 0),
+                    inactive=count.by_status.get(UnitStatus.INACTIVE, 0),
+                    led=count.led,
+                )
+                for count in levels
+            ],
+            members_in_ateulis=members,
+            satatbiro_size=satatbiro_size,
+        )
+    )
+
+
+async def _level_page(
+    level: UnitLevel,
+    session: AsyncSession,
+    params: Pagination,
+    territory_id: uuid.UUID | None,
+    status: UnitStatus | None,
+) -> ListEnvelope[UnitOut]:
+    page = await service.list_units(
+        session, level, params, territory_id=territory_id, status=status
+    )
+    return paginated(await units_out(session, page.items), page.total, params)
+
+
+_TERRITORY = Query(description="this territory and every territory under it")
+
+
+@hierarchy_router.get(
+    "/ormotsdaateulis", response_model=ListEnvelope[UnitOut], summary="Ormotsdaateulis"
+)
+async def ormotsdaateulis(
+    _: AuthenticatedUser,
+    session: DbSession,
+    params: Pagination,
+    territory_id: Annotated[uuid.UUID | None, _TERRITORY] = None,
+    status: UnitStatus | None = None,
+) -> ListEnvelope[UnitOut]:
+    return await _level_page(UnitLevel.ORMOTSDAATEULI, session, params, territory_id, status)
+
+
+@hierarchy_router.get("/aseulis", response_model=ListEnvelope[UnitOut], summary="Aseulis")
+async def aseulis(
+    _: AuthenticatedUser,
+    session: DbSession,
+    params: Pagination,
+    territory_id: Annotated[uuid.UUID | None, _TERRITORY] = None,
+    status: UnitStatus | None = None,
+) -> ListEnvelope[UnitOut]:
+    return await _level_page(UnitLevel.ASEULI, session, params, territory_id, status)
+
+
+@hierarchy_router.get("/ataseulis", response_model=ListEnvelope[UnitOut], summary="Ataseulis")
+async def ataseulis(
+    _: AuthenticatedUser,
+    session: DbSession,
+    params: Pagination,
+    territory_id: Annotated[uuid.UUID | None, _TERRITORY] = None,
+    status: UnitStatus | None = None,
+) -> ListEnvelope[UnitOut]:
+    return await _level_page(UnitLevel.ATASEULI, session, params, territory_id, status)
+
+
+@hierarchy_router.get(
+    "/satatbiro", response_model=Envelope[list[SatatbiroMemberOut]], summary="The satatbiro"
+)
+async def satatbiro(_: AuthenticatedUser, session: DbSession) -> Envelope[list[SatatbiroMemberOut]]:
+    rows = await service.satatbiro(session)
+    units = await units_out(session, [unit for _, _, unit in rows])
+    return ok(
+        [
+            SatatbiroMemberOut(
+                leader=LeaderRef(id=user.id, display_name=user.display_name, since=term.started_at),
+                unit=unit,
+            )
+            for (user, term, _), unit in zip(rows, units, strict=True)
+        ]
+    )
+
+
+@hierarchy_router.get(
+    "/my-position", response_model=Envelope[MyPositionOut], summary="My place in the hierarchy"
+)
+async def my_position(user: AuthenticatedUser, session: DbSession) -> Envelope[MyPositionOut]:
+    position = await service.my_position(session, user)
+    seat_units = await units_out(session, [unit for _, unit in position.seats])
+    path = await units_out(session, position.path)
+    return ok(
+        MyPositionOut(
+            positions=[
+                SeatOut(unit=unit, started_at=term.started_at, election_id=term.election_id)
+                for (term, _), unit in zip(position.seats, seat_units, strict=True)
+            ],
+            ateuli=path[0] if path else None,
+            path=path,
+        )
+    )

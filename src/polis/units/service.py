@@ -1,0 +1,579 @@
+"""The rules of ateulis and leadership (DESIGN.md §3.3). Flush only; the caller commits.
+
+Concurrency: every change to an ateuli's membership locks the member's row, then the unit's
+row (``SELECT … FOR UPDATE``), always in that order, and recounts the open memberships under
+the lock. Two joins racing for the last seat are serialised on the unit row: the second sees
+ten members and is refused with 3005. The partial unique index on open memberships backs the
+one-ateuli-at-a-time rule if two requests of the same member ever got past the check.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from polis.audit.service import record
+from polis.kit import clock
+from polis.kit.errors import (
+    BusinessRuleViolation,
+    Conflict,
+    ErrorCode,
+    NotFound,
+    PermissionDenied,
+)
+from polis.kit.pagination import Page, PageParams, paginate
+from polis.notifications.models import NotificationType
+from polis.notifications.service import notify
+from polis.territories.models import Territory, TerritoryType
+from polis.units import hierarchy
+from polis.units.models import (
+    MAX_UNIT_SIZE,
+    LeadershipTerm,
+    TermEndReason,
+    Unit,
+    UnitLevel,
+    UnitMembership,
+    UnitStatus,
+)
+from polis.users.models import User
+
+ATEULI_SIZE = MAX_UNIT_SIZE
+# An active ateuli stays active while it has at least this many members.
+ATEULI_MIN_ACTIVE = 5
+
+_NO_ATEULI = "No such ateuli."
+
+
+# --- reading --------------------------------------------------------------------------------
+
+
+async def get_unit(session: AsyncSession, unit_id: uuid.UUID, level: UnitLevel) -> Unit:
+    """The unit ``unit_id`` of ``level``, or 404 (a unit of another level is not found here)."""
+    unit = await session.scalar(select(Unit).where(Unit.id == unit_id, Unit.level == level))
+    if unit is None:
+        raise NotFound(_NO_ATEULI if level is UnitLevel.ATEULI else "No such unit.")
+    return unit
+
+
+async def _lock_unit(session: AsyncSession, unit_id: uuid.UUID) -> Unit | None:
+    # populate_existing: the session may hold a stale copy; the locked read is the truth.
+    return await session.scalar(
+        select(Unit)
+        .where(Unit.id == unit_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
+async def _lock_user(session: AsyncSession, user: User) -> None:
+    await session.scalar(select(User.id).where(User.id == user.id).with_for_update())
+    await session.refresh(user)
+
+
+async def open_membership(session: AsyncSession, user_id: uuid.UUID) -> UnitMembership | None:
+    """The member's open membership (in their ateuli), if any."""
+    return await session.scalar(
+        select(UnitMembership).where(
+            UnitMembership.user_id == user_id, UnitMembership.left_at.is_(None)
+        )
+    )
+
+
+async def open_term(session: AsyncSession, unit_id: uuid.UUID) -> LeadershipTerm | None:
+    """The sitting leader's term of ``unit_id``, if the seat is filled."""
+    return await session.scalar(
+        select(LeadershipTerm).where(
+            LeadershipTerm.unit_id == unit_id, LeadershipTerm.ended_at.is_(None)
+        )
+    )
+
+
+async def leaders_of(
+    session: AsyncSession, unit_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, tuple[User, LeadershipTerm]]:
+    """The sitting leader and term of each of ``unit_ids`` that has one (one query)."""
+    if not unit_ids:
+        return {}
+    rows = await session.execute(
+        select(LeadershipTerm, User)
+        .join(User, User.id == LeadershipTerm.user_id)
+        .where(LeadershipTerm.unit_id.in_(unit_ids), LeadershipTerm.ended_at.is_(None))
+    )
+    return {term.unit_id: (user, term) for term, user in rows}
+
+
+async def open_terms_of(session: AsyncSession, user_id: uuid.UUID) -> list[LeadershipTerm]:
+    """Every seat ``user_id`` holds now, lowest level first."""
+    terms = await session.scalars(
+        select(LeadershipTerm)
+        .where(LeadershipTerm.user_id == user_id, LeadershipTerm.ended_at.is_(None))
+        .order_by(LeadershipTerm.started_at, LeadershipTerm.id)
+    )
+    return list(terms.all())
+
+
+async def is_leader(session: AsyncSession, user_id: uuid.UUID) -> bool:
+    """True when ``user_id`` holds an open leadership term of any unit."""
+    found = await session.scalar(
+        select(LeadershipTerm.id)
+        .where(LeadershipTerm.user_id == user_id, LeadershipTerm.ended_at.is_(None))
+        .limit(1)
+    )
+    return found is not None
+
+
+async def count_open_members(session: AsyncSession, unit_id: uuid.UUID) -> int:
+    """The real number of open memberships of ``unit_id``."""
+    count = await session.scalar(
+        select(func.count())
+        .select_from(UnitMembership)
+        .where(UnitMembership.unit_id == unit_id, UnitMembership.left_at.is_(None))
+    )
+    return int(count or 0)
+
+
+@dataclass(frozen=True)
+class AteuliFilters:
+    territory_id: uuid.UUID | None = None
+    status: UnitStatus | None = None
+    # True: only ateulis a member could join now (not full, not inactive); False: the others.
+    has_space: bool | None = None
+
+
+async def list_ateulis(session: AsyncSession, filters: AteuliFilters, params: PageParams) -> Page:
+    """One page of ateulis matching ``filters`` (newest first by default)."""
+    statement = select(Unit).where(Unit.level == UnitLevel.ATEULI)
+    if filters.territory_id is not None:
+        statement = statement.where(Unit.territory_id == filters.territory_id)
+    if filters.status is not None:
+        statement = statement.where(Unit.status == filters.status)
+    if filters.has_space is not None:
+        open_seat = (Unit.member_count < ATEULI_SIZE) & (Unit.status != UnitStatus.INACTIVE)
+        statement = statement.where(open_seat if filters.has_space else ~open_seat)
+    return await paginate(
+        session,
+        statement,
+        params,
+        sortable={
+            "created_at": Unit.created_at,
+            "member_count": Unit.member_count,
+            "name": Unit.name,
+        },
+        default_sort="created_at",
+    )
+
+
+async def members_of(session: AsyncSession, unit: Unit, params: PageParams) -> Page:
+    """One page of the ateuli's current members, in the order they joined by default."""
+    statement = (
+        select(User)
+        .join(UnitMembership, UnitMembership.user_id == User.id)
+        .where(UnitMembership.unit_id == unit.id, UnitMembership.left_at.is_(None))
+    )
+    return await paginate(
+        session,
+        statement,
+        params,
+        sortable={"joined_at": UnitMembership.joined_at},
+        default_sort="joined_at",
+    )
+
+
+# --- the hierarchy, read -------------------------------------------------------------------
+
+
+async def territory_and_descendants(
+    session: AsyncSession, territory_id: uuid.UUID
+) -> set[uuid.UUID]:
+    """``territory_id`` and every territory under it."""
+    places = await hierarchy.territory_map(session)
+    return {tid for tid in places if territory_id in hierarchy.ancestors(places, tid)}
+
+
+async def list_units(
+    session: AsyncSession,
+    level: UnitLevel,
+    params: PageParams,
+    *,
+    territory_id: uuid.UUID | None = None,
+    status: UnitStatus | None = None,
+) -> Page:
+    """One page of units of ``level``; ``territory_id`` matches it and its descendants."""
+    statement = select(Unit).where(Unit.level == level)
+    if territory_id is not None:
+        within = await territory_and_descendants(session, territory_id)
+        statement = statement.where(Unit.territory_id.in_(within))
+    if status is not None:
+        statement = statement.where(Unit.status == status)
+    return await paginate(
+        session,
+        statement,
+        params,
+        sortable={"created_at": Unit.created_at, "name": Unit.name},
+        default_sort="created_at",
+    )
+
+
+@dataclass(frozen=True)
+class LevelCount:
+    level: UnitLevel
+    by_status: dict[UnitStatus, int]
+    led: int
+
+
+async def overview(session: AsyncSession) -> tuple[list[LevelCount], int, int]:
+    """Totals per level (by status, and how many are led), members in ateulis, satatbiro size."""
+    rows = await session.execute(
+        select(Unit.level, Unit.status, func.count()).group_by(Unit.level, Unit.status)
+    )
+    counts: dict[UnitLevel, dict[UnitStatus, int]] = {level: {} for level in UnitLevel}
+    for level, status, count in rows:
+        counts[level][status] = int(count)
+    led_rows = await session.execute(
+        select(Unit.level, func.count())
+        .join(LeadershipTerm, LeadershipTerm.unit_id == Unit.id)
+        .where(LeadershipTerm.ended_at.is_(None))
+        .group_by(Unit.level)
+    )
+    led = {level: int(count) for level, count in led_rows}
+    members = await session.scalar(
+        select(func.count()).select_from(UnitMembership).where(UnitMembership.left_at.is_(None))
+    )
+    levels = [LevelCount(level, counts[level], led.get(level, 0)) for level in UnitLevel]
+    return levels, int(members or 0), led.get(UnitLevel.ATASEULI, 0)
+
+
+async def satatbiro(session: AsyncSession) -> list[tuple[User, LeadershipTerm, Unit]]:
+    """Every sitting atasistavi with their ataseuli, longest-serving first."""
+    rows = await session.execute(
+        select(User, LeadershipTerm, Unit)
+        .join(LeadershipTerm, LeadershipTerm.user_id == User.id)
+        .join(Unit, Unit.id == LeadershipTerm.unit_id)
+        .where(Unit.level == UnitLevel.ATASEULI, LeadershipTerm.ended_at.is_(None))
+        .order_by(LeadershipTerm.started_at, LeadershipTerm.id)
+    )
+    return list(rows)
+
+
+async def path_up(session: AsyncSession, unit: Unit) -> list[Unit]:
+    """``unit`` and every unit above it, bottom up."""
+    path = [unit]
+    while path[-1].parent_id is not None and len(path) < len(UnitLevel):
+        parent = await session.get(Unit, path[-1].parent_id)
+        if parent is None:
+            break
+        path.append(parent)
+    return path
+
+
+@dataclass(frozen=True)
+class Position:
+    seats: list[tuple[LeadershipTerm, Unit]]
+    ateuli: Unit | None
+    path: list[Unit]
+
+
+async def my_position(session: AsyncSession, user: User) -> Position:
+    """The seats ``user`` holds, their ateuli and the path from it to the top."""
+    rows = await session.execute(
+        select(LeadershipTerm, Unit)
+        .join(Unit, Unit.id == LeadershipTerm.unit_id)
+        .where(LeadershipTerm.user_id == user.id, LeadershipTerm.ended_at.is_(None))
+        .order_by(LeadershipTerm.started_at, LeadershipTerm.id)
+    )
+    seats = [(term, unit) for term, unit in rows]
+    membership = await open_membership(session, user.id)
+    ateuli = await session.get(Unit, membership.unit_id) if membership else None
+    return Position(
+        seats=seats, ateuli=ateuli, path=await path_up(session, ateuli) if ateuli else []
+    )
+
+
+# --- ateuli membership ----------------------------------------------------------------------
+
+
+def _check_can_belong(user: User, unit_territory_id: uuid.UUID) -> None:
+    if user.is_diaspora:
+        raise PermissionDenied(error=ErrorCode.DIASPORA_EXCLUDED)
+    if user.territory_id != unit_territory_id:
+        raise PermissionDenied(
+            error=ErrorCode.NOT_IN_DISTRICT,
+            details={"your_territory_id": str(user.territory_id) if user.territory_id else None},
+        )
+
+
+async def _check_in_no_ateuli(session: AsyncSession, user: User) -> None:
+    current = await open_membership(session, user.id)
+    if current is not None:
+        raise Conflict(error=ErrorCode.ALREADY_IN_GROUP, details={"unit_id": str(current.unit_id)})
+
+
+async def create_ateuli(
+    session: AsyncSession, founder: User, *, name: str, territory_id: uuid.UUID
+) -> Unit:
+    """Found an ateuli in the founder's own district; the founder is its first member.
+
+    The founder must be verified (the route's dependency), not diaspora, in no ateuli, and
+    ``territory_id`` must be their own electoral district.
+    """
+    await _lock_user(session, founder)
+    territory = await session.get(Territory, territory_id)
+    if territory is None:
+        raise NotFound("No such territory.")
+    if territory.type is not TerritoryType.ELECTORAL_DISTRICT:
+        raise BusinessRuleViolation(
+            "An ateuli belongs to an electoral district.",
+            error=ErrorCode.INVALID_HIERARCHY_LEVEL,
+        )
+    _check_can_belong(founder, territory.id)
+    await _check_in_no_ateuli(session, founder)
+    now = clock.now()
+    unit = Unit(
+        name=name,
+        level=UnitLevel.ATEULI,
+        territory_id=territory.id,
+        status=UnitStatus.FORMING,
+        member_count=1,
+        founder_id=founder.id,
+        created_at=now,
+    )
+    session.add(unit)
+    await session.flush()
+    session.add(UnitMembership(unit_id=unit.id, user_id=founder.id, joined_at=now))
+    await session.flush()
+    await record(
+        session,
+        action="units.ateuli.created",
+        entity_type="unit",
+        entity_id=unit.id,
+        actor_id=founder.id,
+        new={"name": name, "territory_id": territory.id},
+    )
+    return unit
+
+
+async def join_ateuli(
+    session: AsyncSession, user: User, unit_id: uuid.UUID, *, message: str | None = None
+) -> Unit:
+    """Add ``user`` to the ateuli; at the tenth member it turns active.
+
+    Refusals: 404 unknown ateuli, 3013 diaspora, 3012 another district, 3015 inactive,
+    3006 already in an ateuli (this one included), 3005 full.
+    """
+    await _lock_user(session, user)
+    unit = await _lock_unit(session, unit_id)
+    if unit is None or unit.level is not UnitLevel.ATEULI:
+        raise NotFound(_NO_ATEULI)
+    _check_can_belong(user, unit.territory_id)
+    if unit.status is UnitStatus.INACTIVE:
+        raise Conflict("This ateuli has dissolved.", error=ErrorCode.UNIT_NOT_ACTIVE)
+    await _check_in_no_ateuli(session, user)
+    if await count_open_members(session, unit.id) >= ATEULI_SIZE:
+        raise Conflict(error=ErrorCode.GROUP_FULL, details={"capacity": ATEULI_SIZE})
+    session.add(
+        UnitMembership(unit_id=unit.id, user_id=user.id, joined_at=clock.now(), message=message)
+    )
+    await session.flush()
+    unit.member_count = await count_open_members(session, unit.id)
+    if unit.status is UnitStatus.FORMING and unit.member_count >= ATEULI_SIZE:
+        unit.status = UnitStatus.ACTIVE
+        unit.activated_at = clock.now()
+        await session.flush()
+        await on_ateuli_activated(session, unit)
+    await session.flush()
+    return unit
+
+
+async def leave_ateuli(session: AsyncSession, user: User, unit_id: uuid.UUID) -> Unit:
+    """Take ``user`` out of the ateuli (the membership is closed, not deleted).
+
+    A leader who leaves vacates the seat (an election becomes due). Below five members an
+    active ateuli falls back to ``forming`` and its leader's term ends; with no member left it
+    becomes ``inactive``.
+    """
+    await _lock_user(session, user)
+    unit = await _lock_unit(session, unit_id)
+    if unit is None or unit.level is not UnitLevel.ATEULI:
+        raise NotFound(_NO_ATEULI)
+    membership = await open_membership(session, user.id)
+    if membership is None or membership.unit_id != unit.id:
+        raise Conflict("You are not a member of this ateuli.", error=ErrorCode.NOT_A_MEMBER)
+    now = clock.now()
+    membership.left_at = now
+    await session.flush()
+    unit.member_count = await count_open_members(session, unit.id)
+    term = await open_term(session, unit.id)
+    if term is not None and term.user_id == user.id:
+        _end_term(term, TermEndReason.LEFT_UNIT)
+        term = None
+        if unit.status is UnitStatus.ACTIVE and unit.member_count >= ATEULI_MIN_ACTIVE:
+            await on_leader_election_due(session, unit)
+    if unit.status is UnitStatus.ACTIVE and unit.member_count < ATEULI_MIN_ACTIVE:
+        unit.status = UnitStatus.FORMING
+        unit.leader_election_due_at = None
+        if term is not None:
+            _end_term(term, TermEndReason.UNIT_FORMING)
+    if unit.member_count == 0:
+        unit.status = UnitStatus.INACTIVE
+    await session.flush()
+    await record(
+        session,
+        action="units.ateuli.left",
+        entity_type="unit",
+        entity_id=unit.id,
+        actor_id=user.id,
+        new={"member_count": unit.member_count, "status": unit.status},
+    )
+    return unit
+
+
+async def rename_unit(session: AsyncSession, unit: Unit, actor: User, name: str) -> Unit:
+    """Rename ``unit`` (permission is checked by the route's dependency)."""
+    old = unit.name
+    unit.name = name
+    await session.flush()
+    await record(
+        session,
+        action="units.renamed",
+        entity_type="unit",
+        entity_id=unit.id,
+        actor_id=actor.id,
+        old={"name": old},
+        new={"name": name},
+    )
+    return unit
+
+
+# --- elections hook -------------------------------------------------------------------------
+
+
+async def on_leader_election_due(session: AsyncSession, unit: Unit) -> None:
+    """Record that ``unit`` must elect a leader, and tell its members.
+
+    Elections do not exist yet. This is the single place the elections issue replaces: today
+    it stamps ``units.leader_election_due_at`` (which that issue's scheduler will read, so
+    nothing due is lost) and notifies the members of an ateuli once per due date.
+    """
+    now = clock.now()
+    unit.leader_election_due_at = now
+    await session.flush()
+    if unit.level is not UnitLevel.ATEULI:
+        return
+    member_ids = await session.scalars(
+        select(UnitMembership.user_id).where(
+            UnitMembership.unit_id == unit.id, UnitMembership.left_at.is_(None)
+        )
+    )
+    for member_id in member_ids.all():
+        await notify(
+            session,
+            member_id,
+            NotificationType.LEADER_ELECTION_DUE,
+            {"unit_name": unit.name, "unit_id": unit.id},
+            dedupe_key=f"leader-election-due:{unit.id}:{now.isoformat()}",
+        )
+
+
+async def on_ateuli_activated(session: AsyncSession, unit: Unit) -> None:
+    """The ateuli reached ten members: its atistavi election is due at once (§3.3)."""
+    await record(
+        session,
+        action="units.ateuli.activated",
+        entity_type="unit",
+        entity_id=unit.id,
+        new={"member_count": unit.member_count},
+    )
+    await on_leader_election_due(session, unit)
+
+
+# --- leadership -----------------------------------------------------------------------------
+
+
+def _end_term(term: LeadershipTerm, reason: TermEndReason) -> None:
+    term.ended_at = clock.now()
+    term.end_reason = reason
+
+
+async def _is_eligible_leader(session: AsyncSession, unit: Unit, user_id: uuid.UUID) -> bool:
+    """Who may lead ``unit`` by §3.3's who-elects-whom table.
+
+    atistavi: a member of the ateuli; ormotsdaatistavi: the atistavi of one of its ateulis;
+    asistavi: the atistavi of an ateuli within the aseuli (the table's "10 atistavis");
+    atasistavi: the asistavi of one of its aseulis.
+    """
+    if unit.level is UnitLevel.ATEULI:
+        membership = await open_membership(session, user_id)
+        return membership is not None and membership.unit_id == unit.id
+    if unit.level is UnitLevel.ASEULI:
+        children = select(Unit.id).where(Unit.parent_id == unit.id)
+        seat_units = select(Unit.id).where(Unit.parent_id.in_(children))
+    else:
+        seat_units = select(Unit.id).where(Unit.parent_id == unit.id)
+    found = await session.scalar(
+        select(LeadershipTerm.id)
+        .where(
+            LeadershipTerm.user_id == user_id,
+            LeadershipTerm.ended_at.is_(None),
+            LeadershipTerm.unit_id.in_(seat_units),
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
+async def install_leader(
+    session: AsyncSession, unit: Unit, user: User, election_id: uuid.UUID | None = None
+) -> LeadershipTerm:
+    """Make ``user`` the leader of ``unit``: end the sitting term, open a new one, then let the
+    hierarchy grow. The entry point for the elections issue.
+
+    Refusals: 3015 when the unit is not active, 3014 when ``user`` may not lead it (see
+    ``_is_eligible_leader``). Installing the same election's winner twice is a no-op that
+    returns the open term, so a retried finalisation is harmless.
+    """
+    # Growth serialises on the region's advisory lock; take it before any row lock, in the
+    # same order as the sweep, so the two never deadlock.
+    region_id = await hierarchy.lock_region_of(session, unit.territory_id)
+    locked = await _lock_unit(session, unit.id)
+    if locked is None:
+        raise NotFound("No such unit.")
+    unit = locked
+    if unit.status is not UnitStatus.ACTIVE:
+        raise Conflict("Only an active unit elects a leader.", error=ErrorCode.UNIT_NOT_ACTIVE)
+    current = await open_term(session, unit.id)
+    if (
+        current is not None
+        and current.user_id == user.id
+        and election_id is not None
+        and current.election_id == election_id
+    ):
+        return current
+    if not await _is_eligible_leader(session, unit, user.id):
+        raise Conflict(
+            "This member may not lead this unit.",
+            error=ErrorCode.NOT_A_MEMBER,
+            details={"level": unit.level.value},
+        )
+    if current is not None:
+        _end_term(current, TermEndReason.REPLACED)
+        # The partial unique index allows one open term: the old one must close first.
+        await session.flush()
+    term = LeadershipTerm(
+        unit_id=unit.id, user_id=user.id, election_id=election_id, started_at=clock.now()
+    )
+    session.add(term)
+    unit.leader_election_due_at = None
+    await session.flush()
+    await record(
+        session,
+        action="units.leader.installed",
+        entity_type="unit",
+        entity_id=unit.id,
+        new={"user_id": user.id, "election_id": election_id, "level": unit.level},
+    )
+    await hierarchy.grow(session, region_id)
+    return term
