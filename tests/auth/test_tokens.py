@@ -16,6 +16,10 @@ from polis.auth import tokens
 from polis.auth.models import AuthSession, RefreshToken
 from polis.config import Settings
 from polis.kit import clock
+from polis.territories.models import Territory
+from polis.units import service as units
+from polis.units.models import LeadershipTerm
+from polis.users.models import UserRole
 from tests.auth.helpers import assert_error, bearer, login
 from tests.conftest import make_member
 
@@ -213,3 +217,31 @@ async def test_sessions_list_and_revoke(
     assert_error(
         await client.delete("/api/v1/auth/sessions/not-a-uuid", headers=laptop.headers), 422, 2002
     )
+
+
+async def test_a_leaders_token_carries_the_leader_rate_limit(
+    client: httpx.AsyncClient, db_session: AsyncSession, settings: Settings, district: Territory
+) -> None:
+    member = await make_member(
+        db_session,
+        settings,
+        "+995555200020",
+        onboarded=True,
+        role=UserRole.GEDER,
+        territory_id=district.id,
+    )
+    unit = await units.create_ateuli(db_session, member.user, name="Ten", territory_id=district.id)
+    db_session.add(LeadershipTerm(unit_id=unit.id, user_id=member.user.id, started_at=clock.now()))
+    await db_session.flush()
+    token, token_hash = tokens.new_refresh_token()
+    db_session.add(RefreshToken(session_id=member.session_id, token_hash=token_hash))
+    await db_session.flush()
+    # The token made before the term is an ordinary member's; the next one is a leader's.
+    before = await client.get(ME, headers=member.headers)
+    assert before.headers["x-ratelimit-limit"] == "1000"
+    pair = (await client.post("/api/v1/auth/refresh", json={"refresh_token": token})).json()["data"]
+    after = await client.get(ME, headers=bearer(pair["access_token"]))
+    assert after.status_code == 200
+    assert after.headers["x-ratelimit-limit"] == "5000"
+    anonymous = await client.get("/health")
+    assert "x-ratelimit-limit" not in anonymous.headers

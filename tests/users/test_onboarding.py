@@ -235,3 +235,62 @@ async def test_two_members_racing_with_one_personal_id(
 async def test_status_is_kept(db_session: AsyncSession, settings: Settings) -> None:
     member = await make_member(db_session, settings, "+995555300040", onboarded=True)
     assert member.user.status is MemberStatus.PASSIVE
+
+
+async def _mapped_district(session: AsyncSession, district: Territory) -> Territory:
+    """Give the fixture district a real square boundary around (41.70, 44.78)."""
+    district.boundary = {
+        "type": "Polygon",
+        "coordinates": [[[44.7, 41.6], [44.9, 41.6], [44.9, 41.8], [44.7, 41.8], [44.7, 41.6]]],
+    }
+    district.min_lat, district.max_lat = 41.6, 41.8
+    district.min_lng, district.max_lng = 44.7, 44.9
+    await session.flush()
+    return district
+
+
+async def test_coordinates_find_the_district(
+    client: httpx.AsyncClient, db_session: AsyncSession, settings: Settings, district: Territory
+) -> None:
+    await _mapped_district(db_session, district)
+    member = await make_member(db_session, settings, "+995555300050")
+    body = form(None, personal_id="01024054760", latitude=41.7, longitude=44.78)
+    response = await client.post(URL, json=body, headers=member.headers)
+    assert response.status_code == 200, response.text
+    assert response.json()["data"]["user"]["territory"]["id"] == str(district.id)
+    user = await db_session.get(User, member.user.id, populate_existing=True)
+    assert user is not None
+    assert user.territory_id == district.id
+
+
+@pytest.mark.parametrize(
+    ("coordinates", "status", "code", "field"),
+    [
+        ({"latitude": 10.0, "longitude": 10.0}, 404, 4001, "latitude"),
+        ({"latitude": 41.7}, 422, 2001, "longitude"),
+        ({"longitude": 44.78}, 422, 2001, "latitude"),
+    ],
+)
+async def test_coordinates_outside_the_map_or_half_given(
+    client: httpx.AsyncClient,
+    db_session: AsyncSession,
+    settings: Settings,
+    district: Territory,
+    coordinates: dict[str, float],
+    status: int,
+    code: int,
+    field: str,
+) -> None:
+    await _mapped_district(db_session, district)
+    member = await make_member(db_session, settings, "+995555300051")
+    body = form(None, personal_id="01024054761", **coordinates)
+    details = assert_error(await client.post(URL, json=body, headers=member.headers), status, code)
+    assert details["field"] == field
+
+
+async def test_coordinates_out_of_range_are_refused(
+    client: httpx.AsyncClient, db_session: AsyncSession, settings: Settings
+) -> None:
+    member = await make_member(db_session, settings, "+995555300052")
+    body = form(None, personal_id="01024054762", latitude=91, longitude=44.78)
+    assert_error(await client.post(URL, json=body, headers=member.headers), 422, 2002)

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from polis.auth.models import AuthSession
 from polis.config import Settings
 from polis.territories.models import Territory
+from polis.units import service as units
 from polis.users.models import Language, MemberStatus, User, UserRole
 from tests.auth.helpers import assert_error
 from tests.conftest import make_member
@@ -173,3 +174,29 @@ async def test_deleting_my_account_anonymises_it_and_ends_my_sessions(
     ).all()
     assert all(s.revoked_reason == "account_deleted" for s in sessions)
     assert_error(await client.get("/api/v1/users/me", headers=member.headers), 401, 1003)
+
+
+async def test_the_public_view_names_the_members_ateuli(
+    client: httpx.AsyncClient, db_session: AsyncSession, settings: Settings, district: Territory
+) -> None:
+    viewer = await make_member(db_session, settings, "+995555400050")
+    member = await make_member(
+        db_session,
+        settings,
+        "+995555400051",
+        onboarded=True,
+        role=UserRole.GEDER,
+        territory_id=district.id,
+    )
+    unit = await units.create_ateuli(
+        db_session, member.user, name="Vake Ten", territory_id=district.id
+    )
+    response = await client.get(f"/api/v1/users/{member.user.id}", headers=viewer.headers)
+    assert response.json()["data"]["unit"] == {
+        "id": str(unit.id),
+        "name": "Vake Ten",
+        "level": "ateuli",
+        "status": "forming",
+    }
+    alone = await client.get(f"/api/v1/users/{viewer.user.id}", headers=viewer.headers)
+    assert alone.json()["data"]["unit"] is None

@@ -46,7 +46,7 @@ def resolve_subject(request: Request, settings: Settings) -> None:
     except AuthError:
         return
     request.state.subject = str(claims.user_id)
-    request.state.subject_tier = "authenticated"
+    request.state.subject_tier = claims.tier
 
 
 async def _claims(
@@ -64,7 +64,7 @@ async def _claims(
     if await is_session_revoked(redis, str(claims.session_id)):
         raise AuthError("This session has ended.", error=ErrorCode.TOKEN_INVALID)
     request.state.subject = str(claims.user_id)
-    request.state.subject_tier = "authenticated"
+    request.state.subject_tier = claims.tier
     return claims
 
 

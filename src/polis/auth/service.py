@@ -27,6 +27,7 @@ from polis.kit.phone import normalize_phone
 from polis.notifications import service as notifications
 from polis.notifications.models import NotificationType
 from polis.sms.service import queue_sms
+from polis.units import service as units
 from polis.users import service as users
 from polis.users.models import Language, User
 
@@ -183,6 +184,11 @@ async def _device(
     return device
 
 
+async def _tier(session: AsyncSession, user_id: uuid.UUID) -> str:
+    """The rate-limit tier for the member's next access token."""
+    return "leader" if await units.is_leader(session, user_id) else "authenticated"
+
+
 def _device_label(device: Device) -> str:
     return (
         f"{device.device_model} ({device.device_type})"
@@ -293,7 +299,9 @@ async def verify_phone(
     await _link_device(session, settings, user, device, is_new_user)
     auth_session, refresh_token = await _open_session(session, settings, user, device, caller)
     user.last_login_at = clock.now()
-    access_token, expires_in = tokens.issue_access_token(settings, user.id, auth_session.id)
+    access_token, expires_in = tokens.issue_access_token(
+        settings, user.id, auth_session.id, tier=await _tier(session, user.id)
+    )
     await audit.record(
         session,
         action="auth.login.succeeded",
@@ -368,7 +376,10 @@ async def refresh(
     session.add(RefreshToken(session_id=auth_session.id, token_hash=new_hash))
     await session.flush()
     access_token, expires_in = tokens.issue_access_token(
-        settings, auth_session.user_id, auth_session.id
+        settings,
+        auth_session.user_id,
+        auth_session.id,
+        tier=await _tier(session, auth_session.user_id),
     )
     return access_token, new_token, expires_in
 

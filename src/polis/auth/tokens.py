@@ -21,18 +21,29 @@ _REQUIRED_CLAIMS = ["typ", "aud", "iss", "sub", "sid", "exp", "iat", "jti"]
 _CLOCK_SKEW_SECONDS = 60
 
 
+# Rate-limit tiers a token may carry (DESIGN.md §4); leaders get the larger budget.
+TIERS = ("authenticated", "leader")
+
+
 @dataclass(frozen=True)
 class AccessClaims:
     user_id: uuid.UUID
     session_id: uuid.UUID
     token_id: str
     expires_at: datetime
+    tier: str = "authenticated"
 
 
 def issue_access_token(
-    settings: Settings, user_id: uuid.UUID, session_id: uuid.UUID
+    settings: Settings, user_id: uuid.UUID, session_id: uuid.UUID, *, tier: str = "authenticated"
 ) -> tuple[str, int]:
-    """A signed access token and its lifetime in seconds."""
+    """A signed access token and its lifetime in seconds.
+
+    ``tier`` is the caller's rate-limit tier when the token was issued; a member who becomes a
+    leader gets the leader tier with the next refresh (at most 15 minutes later).
+    """
+    if tier not in TIERS:
+        raise ValueError(f"unknown tier {tier!r}")
     now = clock.now()
     lifetime = settings.access_token_ttl_seconds
     claims = {
@@ -44,6 +55,7 @@ def issue_access_token(
         "iat": int(now.timestamp()),
         "exp": int((now + timedelta(seconds=lifetime)).timestamp()),
         "jti": uuid.uuid4().hex,
+        "tier": tier,
     }
     return jwt.encode(claims, settings.secret("secret_key"), algorithm=ALGORITHM), lifetime
 
@@ -75,6 +87,7 @@ def decode_access_token(settings: Settings, token: str) -> AccessClaims:
             session_id=uuid.UUID(str(claims["sid"])),
             token_id=str(claims["jti"]),
             expires_at=datetime.fromtimestamp(int(claims["exp"]), tz=clock.now().tzinfo),
+            tier=str(claims["tier"]) if claims.get("tier") in TIERS else "authenticated",
         )
     except (ValueError, TypeError) as exc:
         raise AuthError(error=ErrorCode.TOKEN_INVALID) from exc

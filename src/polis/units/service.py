@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from polis.audit.service import record
@@ -312,6 +313,15 @@ async def _check_in_no_ateuli(session: AsyncSession, user: User) -> None:
         raise Conflict(error=ErrorCode.ALREADY_IN_GROUP, details={"unit_id": str(current.unit_id)})
 
 
+async def _flush_membership(session: AsyncSession) -> None:
+    # The user row lock serialises a member's own requests, so this is a second line of
+    # defence: the partial unique index on open memberships must never surface as a 500.
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise Conflict(error=ErrorCode.ALREADY_IN_GROUP) from None
+
+
 async def create_ateuli(
     session: AsyncSession, founder: User, *, name: str, territory_id: uuid.UUID
 ) -> Unit:
@@ -344,7 +354,7 @@ async def create_ateuli(
     session.add(unit)
     await session.flush()
     session.add(UnitMembership(unit_id=unit.id, user_id=founder.id, joined_at=now))
-    await session.flush()
+    await _flush_membership(session)
     await record(
         session,
         action="units.ateuli.created",
@@ -377,7 +387,7 @@ async def join_ateuli(
     session.add(
         UnitMembership(unit_id=unit.id, user_id=user.id, joined_at=clock.now(), message=message)
     )
-    await session.flush()
+    await _flush_membership(session)
     unit.member_count = await count_open_members(session, unit.id)
     if unit.status is UnitStatus.FORMING and unit.member_count >= ATEULI_SIZE:
         unit.status = UnitStatus.ACTIVE

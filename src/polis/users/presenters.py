@@ -8,7 +8,7 @@ from polis.config import Settings
 from polis.kit.phone import mask_phone
 from polis.users import service
 from polis.users.models import User
-from polis.users.schemas import MeOut, PublicUserOut, TerritoryRef
+from polis.users.schemas import MeOut, PublicUserOut, TerritoryRef, UnitRef
 
 
 async def _territory(session: AsyncSession, user: User) -> TerritoryRef | None:
@@ -24,6 +24,13 @@ async def _territory(session: AsyncSession, user: User) -> TerritoryRef | None:
     )
 
 
+async def _unit(session: AsyncSession, user: User) -> UnitRef | None:
+    unit = await service.ateuli_of(session, user)
+    if unit is None:
+        return None
+    return UnitRef(id=unit.id, name=unit.name, level=unit.level.value, status=unit.status.value)
+
+
 async def public_out(session: AsyncSession, settings: Settings, user: User) -> PublicUserOut:
     phone = service.own_phone(settings, user)
     return PublicUserOut(
@@ -35,6 +42,7 @@ async def public_out(session: AsyncSession, settings: Settings, user: User) -> P
         status=user.status,
         is_diaspora=user.is_diaspora,
         territory=await _territory(session, user),
+        unit=await _unit(session, user),
         phone_masked=mask_phone(phone) if phone else None,
     )
 

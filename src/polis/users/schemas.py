@@ -19,6 +19,13 @@ class TerritoryRef(BaseModel):
     name_en: str
 
 
+class UnitRef(BaseModel):
+    id: uuid.UUID
+    name: str
+    level: str
+    status: str
+
+
 class PublicUserOut(BaseModel):
     """What any member may see of another: never a personal ID, the phone masked."""
 
@@ -30,8 +37,8 @@ class PublicUserOut(BaseModel):
     status: MemberStatus | None
     is_diaspora: bool
     territory: TerritoryRef | None
-    # The member's ateuli comes with the units domain.
-    unit: None = None
+    # The member's ateuli (group of ten), if they are in one.
+    unit: UnitRef | None
     phone_masked: str | None
 
 
@@ -65,6 +72,9 @@ class OnboardingIn(BaseModel):
     constitution_agreed: bool
     is_diaspora: bool = False
     territory_id: uuid.UUID | None = None
+    # Instead of territory_id: where the member lives; the server finds the electoral district.
+    latitude: float | None = Field(default=None, ge=-90, le=90)
+    longitude: float | None = Field(default=None, ge=-180, le=180)
     first_name: str | None = Field(default=None, min_length=1, max_length=100)
     last_name: str | None = Field(default=None, min_length=1, max_length=100)
 

@@ -27,7 +27,9 @@ from polis.kit.errors import (
 from polis.kit.logging import get_logger
 from polis.kit.pagination import Page, PageParams, paginate
 from polis.kit.phone import normalize_phone
+from polis.territories import service as territories
 from polis.territories.models import Territory, TerritoryType
+from polis.units.models import Unit, UnitMembership
 from polis.users.models import Language, MemberStatus, User, UserRole
 
 log = get_logger(__name__)
@@ -129,6 +131,16 @@ async def territory_of(session: AsyncSession, user: User) -> Territory | None:
     return await session.get(Territory, user.territory_id)
 
 
+async def ateuli_of(session: AsyncSession, user: User) -> Unit | None:
+    """The ateuli the member belongs to now, if any."""
+    unit: Unit | None = await session.scalar(
+        select(Unit)
+        .join(UnitMembership, UnitMembership.unit_id == Unit.id)
+        .where(UnitMembership.user_id == user.id, UnitMembership.left_at.is_(None))
+    )
+    return unit
+
+
 async def update_me(session: AsyncSession, user: User, changes: dict[str, Any]) -> User:
     """Change the member's own name, language or email (only the fields given)."""
     allowed = {"first_name", "last_name", "language", "email"}
@@ -165,6 +177,8 @@ class Onboarding:
     ged_number: str | None = None
     first_name: str | None = None
     last_name: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
 
 
 async def complete_onboarding(
@@ -251,17 +265,20 @@ async def complete_onboarding(
 
 
 async def _home_territory(session: AsyncSession, form: Onboarding) -> Territory | None:
+    located = form.latitude is not None or form.longitude is not None
     if form.is_diaspora:
-        if form.territory_id is not None:
+        if form.territory_id is not None or located:
             raise ValidationFailed(
                 "Diaspora members have no territory.",
                 error=ErrorCode.OUT_OF_RANGE,
                 details={"field": "territory_id"},
             )
         return None
+    if form.territory_id is None and located:
+        return await _district_at_point(session, form.latitude, form.longitude)
     if form.territory_id is None:
         raise ValidationFailed(
-            "territory_id is required unless you live abroad.",
+            "territory_id (or latitude and longitude) is required unless you live abroad.",
             error=ErrorCode.MISSING_FIELD,
             details={"field": "territory_id"},
         )
@@ -275,6 +292,25 @@ async def _home_territory(session: AsyncSession, form: Onboarding) -> Territory 
             details={"field": "territory_id", "type": territory.type.value},
         )
     return territory
+
+
+async def _district_at_point(
+    session: AsyncSession, latitude: float | None, longitude: float | None
+) -> Territory:
+    if latitude is None or longitude is None:
+        missing = "latitude" if latitude is None else "longitude"
+        raise ValidationFailed(
+            "Send both latitude and longitude.",
+            error=ErrorCode.MISSING_FIELD,
+            details={"field": missing},
+        )
+    district = await territories.district_at(session, latitude, longitude)
+    if district is None:
+        raise NotFound(
+            "No electoral district on the map holds this point.",
+            details={"field": "latitude"},
+        )
+    return district
 
 
 def next_steps(user: User) -> list[str]:
