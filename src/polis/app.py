@@ -20,6 +20,7 @@ from polis.audit.router import router as audit_router
 from polis.auth.deps import resolve_subject
 from polis.auth.router import router as auth_router
 from polis.config import Settings, get_settings
+from polis.gamification.router import router as gamification_router
 from polis.kit.cache import ResponseCache
 from polis.kit.db import create_engine, create_sessionmaker
 from polis.kit.envelope import ERROR_RESPONSES, error_response, polis_error_response
@@ -35,6 +36,7 @@ from polis.notifications.router import router as notifications_router
 from polis.ops.router import docs_router
 from polis.ops.router import router as ops_router
 from polis.sms.router import dev_router
+from polis.statistics.router import router as statistics_router
 from polis.territories.router import router as territories_router
 from polis.units.router import hierarchy_router
 from polis.units.router import router as ateulis_router
@@ -51,6 +53,8 @@ DOMAIN_ROUTERS: tuple[APIRouter, ...] = (
     territories_router,
     ateulis_router,
     hierarchy_router,
+    gamification_router,
+    statistics_router,
     notifications_router,
     admin_router,
     audit_router,

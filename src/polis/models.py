@@ -11,6 +11,7 @@ MODEL_MODULES = (
     "polis.notifications.models",
     "polis.audit.models",
     "polis.units.models",
+    "polis.gamification.models",
 )
 
 

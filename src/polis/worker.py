@@ -23,9 +23,18 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "task": "polis.units.hierarchy_sweep",
         "schedule": timedelta(hours=1),
     },
+    "gamification-milestone-sweep": {
+        "task": "polis.gamification.milestone_sweep",
+        "schedule": timedelta(hours=1),
+    },
 }
 
-TASK_MODULES = ["polis.ops.tasks", "polis.sms.tasks", "polis.units.tasks"]
+TASK_MODULES = [
+    "polis.ops.tasks",
+    "polis.sms.tasks",
+    "polis.units.tasks",
+    "polis.gamification.tasks",
+]
 
 
 def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:

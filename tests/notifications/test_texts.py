@@ -17,6 +17,7 @@ SAMPLE_VALUES = {
     "device": "Pixel 8 (Android 15)",
     "role": UserRole.SUPPORTER.value,
     "unit_name": "Vake 1",
+    "achievement": "ateuli_joined",
 }
 
 

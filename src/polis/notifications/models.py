@@ -30,6 +30,7 @@ class NotificationType(enum.StrEnum):
     ADMIN_GRANTED = "admin_granted"
     SESSION_REVOKED = "session_revoked"
     LEADER_ELECTION_DUE = "leader_election_due"
+    ACHIEVEMENT_UNLOCKED = "achievement_unlocked"
 
 
 class Notification(UUIDPrimaryKey, Timestamps, Base):

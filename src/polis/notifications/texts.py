@@ -41,6 +41,7 @@ PARAMS: dict[NotificationType, tuple[str, ...]] = {
     NotificationType.ADMIN_GRANTED: (),
     NotificationType.SESSION_REVOKED: ("device",),
     NotificationType.LEADER_ELECTION_DUE: ("unit_name",),
+    NotificationType.ACHIEVEMENT_UNLOCKED: ("achievement",),
 }
 
 TEMPLATES: dict[NotificationType, dict[Language, Template]] = {
@@ -125,6 +126,16 @@ TEMPLATES: dict[NotificationType, dict[Language, Template]] = {
             ),
         ),
     },
+    NotificationType.ACHIEVEMENT_UNLOCKED: {
+        Language.KA: Template(
+            title="ახალი მიღწევა",
+            body="გილოცავთ! თქვენ მიაღწიეთ ახალ ეტაპს: {achievement}.",
+        ),
+        Language.EN: Template(
+            title="New achievement",
+            body="Congratulations! You reached a new milestone: {achievement}.",
+        ),
+    },
 }
 
 # Param values that are codes (a role) are shown as words of the reader's language.
@@ -139,6 +150,28 @@ VALUE_LABELS: dict[str, dict[Language, dict[str, str]]] = {
             UserRole.UNVERIFIED: "unverified member",
             UserRole.SUPPORTER: "supporter",
             UserRole.GEDER: "GeDer",
+        },
+    },
+    # Achievement codes (polis.gamification.models.AchievementCode), spelt out here because
+    # notifications must not import the gamification domain that calls them.
+    "achievement": {
+        Language.KA: {
+            "ateuli_joined": "პირველად შეუერთდით ათეულს",
+            "ateuli_activated": "თქვენი ათეული გააქტიურდა",
+            "ormotsdaateuli_formed": "თქვენს ათეულზე მაღლა ორმოცდაათეული შეიქმნა",
+            "aseuli_formed": "თქვენს ათეულზე მაღლა ასეული შეიქმნა",
+            "ataseuli_formed": "თქვენს ათეულზე მაღლა ათასეული შეიქმნა",
+            "first_seat": "პირველად აირჩიეს ლიდერად",
+            "district_100_members": "თქვენს საარჩევნო ოლქს 100 წევრი ჰყავს",
+        },
+        Language.EN: {
+            "ateuli_joined": "you joined your first ateuli",
+            "ateuli_activated": "your ateuli became active",
+            "ormotsdaateuli_formed": "an ormotsdaateuli formed above your ateuli",
+            "aseuli_formed": "an aseuli formed above your ateuli",
+            "ataseuli_formed": "an ataseuli formed above your ateuli",
+            "first_seat": "you took your first leadership seat",
+            "district_100_members": "your electoral district reached 100 members",
         },
     },
 }

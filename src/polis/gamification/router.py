@@ -1,0 +1,207 @@
+"""HTTP for gamification: progress, capabilities, achievements, the leaderboard (§3.3)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+
+from polis.auth.deps import AuthenticatedUser
+from polis.gamification import service
+from polis.gamification.models import AchievementCode
+from polis.gamification.schemas import (
+    AchievementOut,
+    CapabilitiesOut,
+    CapabilityOut,
+    ChainUnitOut,
+    LeaderboardItemOut,
+    ProgressOut,
+    TerritoryProgressOut,
+    TerritoryRefOut,
+)
+from polis.kit.cache import cached_response, response_cache
+from polis.kit.deps import DbSession
+from polis.kit.envelope import Envelope, ListEnvelope, ok
+from polis.kit.pagination import Pagination, list_meta
+from polis.territories.models import Territory, TerritoryType
+
+router = APIRouter(prefix="/gamification", tags=["gamification"])
+
+CACHE_NAMESPACE = "gamification"
+# The leaderboard moves as members onboard; five minutes, as statistics (§4).
+LEADERBOARD_TTL = 5 * 60
+
+
+def _territory_ref(territory: Territory) -> TerritoryRefOut:
+    return TerritoryRefOut(
+        id=territory.id,
+        type=territory.type,
+        code=territory.code,
+        name_ka=territory.name_ka,
+        name_en=territory.name_en,
+    )
+
+
+def _message(progress: service.TerritoryProgress) -> str:
+    name = progress.territory.name_en
+    if progress.next_level is None:
+        return f"{name} has reached the highest level, an ataseuli."
+    if progress.members_needed:
+        return (
+            f"{name} needs {progress.members_needed} more members to form "
+            f"an {progress.next_level.value}."
+        )
+    if progress.units_needed and progress.units_level is not None:
+        return (
+            f"{name} needs {progress.units_needed} more led {progress.units_level.value}s "
+            f"to form an {progress.next_level.value}."
+        )
+    return f"{name} has what it needs to form an {progress.next_level.value}."
+
+
+@router.get(
+    "/progress",
+    response_model=Envelope[ProgressOut] | Envelope[TerritoryProgressOut],
+    summary="How far my chain of units (or a territory) has grown, and what the next level needs",
+    description="Without territory_id: the caller's chain (ateuli → ataseuli). With it: the "
+    "territory's progress; 404/4001 for an unknown territory. Definitions: "
+    "docs/gamification.md.",
+)
+async def progress(
+    user: AuthenticatedUser,
+    session: DbSession,
+    territory_id: uuid.UUID | None = None,
+) -> Envelope[ProgressOut] | Envelope[TerritoryProgressOut]:
+    if territory_id is not None:
+        found = await service.territory_progress(session, territory_id)
+        return ok(
+            TerritoryProgressOut(
+                territory=_territory_ref(found.territory),
+                current_level=found.current_level,
+                next_level=found.next_level,
+                members=found.members,
+                members_required=found.members_required,
+                members_needed=found.members_needed,
+                units_level=found.units_level,
+                units=found.units,
+                units_required=found.units_required,
+                units_needed=found.units_needed,
+                percent=found.percent,
+                message=_message(found),
+            )
+        )
+    mine = await service.my_progress(session, user)
+    return ok(
+        ProgressOut(
+            current_level=mine.current_level,
+            next_level=mine.next_level,
+            counts=mine.counts,
+            have=mine.have,
+            required=mine.required,
+            needed=mine.needed,
+            percent=mine.percent,
+            leader_needed=mine.leader_needed,
+            chain=[
+                ChainUnitOut(
+                    id=link.unit.id,
+                    name=link.unit.name,
+                    level=link.unit.level,
+                    status=link.unit.status,
+                    member_count=link.unit.member_count,
+                    led=link.led,
+                )
+                for link in mine.chain
+            ],
+        )
+    )
+
+
+@router.get(
+    "/unlocked-capabilities",
+    response_model=Envelope[CapabilitiesOut],
+    summary="What my level of the hierarchy lets me do",
+)
+async def unlocked_capabilities(
+    user: AuthenticatedUser, session: DbSession
+) -> Envelope[CapabilitiesOut]:
+    level, capabilities = await service.my_capabilities(session, user)
+    return ok(
+        CapabilitiesOut(
+            unlocked_level=level,
+            capabilities=[
+                CapabilityOut(
+                    code=cap.code,
+                    level=cap.level,
+                    title_en=cap.title_en,
+                    title_ka=cap.title_ka,
+                    unlocked=unlocked,
+                )
+                for cap, unlocked in capabilities
+            ],
+        )
+    )
+
+
+@router.get(
+    "/achievements",
+    response_model=Envelope[list[AchievementOut]],
+    summary="Every milestone, with whether and when I reached it",
+    description="Awarded by the hourly sweep polis.gamification.milestone_sweep.",
+)
+async def achievements(
+    user: AuthenticatedUser, session: DbSession
+) -> Envelope[list[AchievementOut]]:
+    held = await service.achievements_of(session, user.id)
+    return ok(
+        [
+            AchievementOut(code=code.value, achieved=code in held, awarded_at=held.get(code))
+            for code in AchievementCode
+        ]
+    )
+
+
+@router.get(
+    "/leaderboard",
+    response_model=ListEnvelope[LeaderboardItemOut],
+    summary="Territories ranked by verified members or by 30-day growth",
+    description="sort_by: members (default) or growth_30d. Cached 5 minutes; ETag and 304.",
+)
+async def leaderboard(
+    request: Request,
+    _: AuthenticatedUser,
+    session: DbSession,
+    params: Pagination,
+    type: Annotated[TerritoryType | None, Query(description="region, municipality, …")] = None,
+) -> Response:
+    async def produce() -> dict[str, Any]:
+        rows, total = await service.leaderboard(session, params, type_=type)
+        items = [
+            LeaderboardItemOut(
+                rank=row.rank,
+                territory=_territory_ref(row.territory),
+                members=row.members,
+                growth_30d=row.growth_30d,
+            )
+            for row in rows
+        ]
+        return {"items": items, "total": total}
+
+    key = "leaderboard:" + json.dumps(
+        [type, params.page, params.per_page, params.sort_by, params.sort_order]
+    )
+    cached = await response_cache(request).get_or_set(
+        CACHE_NAMESPACE, key, LEADERBOARD_TTL, produce
+    )
+    answer = cached_response(request, cached, max_age=LEADERBOARD_TTL)
+    if answer.status_code == 304:
+        return answer
+    data = json.loads(cached.data_json)
+    meta = list_meta(int(data["total"]), params).model_dump(mode="json")
+    body = json.dumps({"success": True, "data": data["items"], "meta": meta})
+    return Response(
+        content=body.encode(),
+        media_type="application/json",
+        headers={"ETag": answer.headers["etag"], "Cache-Control": answer.headers["cache-control"]},
+    )
