@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint typecheck pytest bench bench-startup bench-auth lock clean
+.PHONY: dev test lint typecheck pytest bench bench-startup bench-auth bench-hierarchy lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,9 @@ bench-startup: $(STAMP)
 
 bench-auth: $(STAMP)
 	$(BIN)/python -m bench.auth_load $(ARGS)
+
+bench-hierarchy: $(STAMP)
+	$(BIN)/python -m bench.hierarchy_load $(ARGS)
 
 # Regenerate the lock from pyproject.toml (needs the dev extra installed).
 lock: | $(BIN)/python

@@ -21,12 +21,12 @@ async def test_seed_twice_creates_nothing_twice(
 ) -> None:
     configured = settings.model_copy(update={"bootstrap_admin_phones": ["+995555000201"]})
     first = await seed_demo_data(db_session, configured)
-    assert first.created == ["demo admin", "bootstrap admin", "territory map"]
+    assert first.created == ["demo admin", "bootstrap admin", "territory map", "demo society"]
     count_after_first = await db_session.scalar(select(func.count()).select_from(User))
 
     second = await seed_demo_data(db_session, configured)
     assert second.created == []
-    assert len(second.unchanged) == 3
+    assert len(second.unchanged) == 4
     assert await db_session.scalar(select(func.count()).select_from(User)) == count_after_first
 
     admin = await users.get_by_phone(db_session, settings, settings.demo_admin_phone)

@@ -34,8 +34,10 @@ def test_polis_dev_starts_serves_and_stops_cleanly(tmp_path: Path) -> None:
         code = first.stop(signal.SIGINT)
     output = first.output()
     assert code == 0, output
-    assert "Seeded: 2 created, 0 already there" in output
+    # The demo admin, the territory map and the demo society.
+    assert "Seeded: 3 created, 0 already there" in output
     assert "+995500000001" in output  # the demo admin's number, for the developer to log in
+    assert "+995599000" not in output  # the demo society's numbers are printed nowhere
     assert "/api/v1/docs" in output
     survivors = [pid for pid in pids if alive(pid)]
     assert survivors == [], output
@@ -49,5 +51,5 @@ def test_polis_dev_starts_serves_and_stops_cleanly(tmp_path: Path) -> None:
         code = second.stop(signal.SIGTERM)
     output = second.output()
     assert code == 0, output
-    assert "Seeded: 0 created, 2 already there" in output
+    assert "Seeded: 0 created, 3 already there" in output
     assert [pid for pid in pids if alive(pid)] == [], output

@@ -16,10 +16,13 @@ from polis.config import Settings
 from polis.kit import clock
 from polis.territories import service
 from polis.territories.models import Territory
-from polis.users.models import MemberStatus, UserRole
+from polis.units import service as units
+from polis.units.models import Unit, UnitStatus
+from polis.users.models import MemberStatus, User, UserRole
 from tests.auth.helpers import assert_error
 from tests.conftest import Member, make_member
 from tests.territories import collection, ensure_routes, feature, rectangle, unique_prefix
+from tests.units import factories
 
 API = "/api/v1/territories"
 
@@ -253,14 +256,151 @@ async def test_statistics(client: httpx.AsyncClient, world: World) -> None:
     assert district.json()["data"]["children"] == 0
 
 
-async def test_ateulis_is_an_empty_page_until_units_exist(
-    client: httpx.AsyncClient, world: World
-) -> None:
+async def test_ateulis_of_a_territory_without_any(client: httpx.AsyncClient, world: World) -> None:
     response = await client.get(f"{API}/{world.id()}/ateulis", headers=world.viewer.headers)
     assert response.status_code == 200
     body = response.json()
     assert body["data"] == []
     assert body["meta"]["total"] == 0 and body["meta"]["has_next"] is False
+
+
+async def _ateulis(
+    db_session: AsyncSession, settings: Settings, world: World
+) -> tuple[Unit, Unit, User]:
+    """Real ateulis built through the units rules: a forming one of two in -01-D1, a full one
+    with its atistavi in -02-D1, and a dissolved one (its only member left) in -01-D2."""
+
+    async def resident(phone: str, district: str, last_name: str) -> User:
+        member = await make_member(
+            db_session,
+            settings,
+            phone,
+            onboarded=True,
+            role=UserRole.GEDER,
+            territory_id=world.id(district),
+            first_name="Nino",
+            last_name=last_name,
+        )
+        return member.user
+
+    founder = await resident("+995555320011", "-01-D1", "Beridze")
+    forming = await units.create_ateuli(
+        db_session, founder, name="Vake friends", territory_id=world.id("-01-D1")
+    )
+    await units.join_ateuli(
+        db_session, await resident("+995555320012", "-01-D1", "Kapanadze"), forming.id
+    )
+    ten = await factories.bulk_users(db_session, world.id("-02-D1"), 10)
+    full = await factories.ateuli_with(db_session, world.id("-02-D1"), ten, name="Full ten")
+    leader = await db_session.get(User, ten[3])
+    assert leader is not None
+    await units.install_leader(db_session, full, leader)
+    lone = await resident("+995555320013", "-01-D2", "Lomidze")
+    gone = await units.create_ateuli(db_session, lone, name="Gone", territory_id=world.id("-01-D2"))
+    await units.leave_ateuli(db_session, lone, gone.id)
+    assert gone.status is UnitStatus.INACTIVE
+    return forming, full, leader
+
+
+async def test_ateulis_are_counted_and_listed(
+    client: httpx.AsyncClient, db_session: AsyncSession, settings: Settings, world: World
+) -> None:
+    forming, full, leader = await _ateulis(db_session, settings, world)
+    headers = world.viewer.headers
+    p = world.prefix
+
+    listing = await client.get(API, params={"search": p}, headers=headers)
+    counts = {item["code"]: item["ateuli_count"] for item in listing.json()["data"]}
+    # Each territory counts the ateulis in it and below it; the dissolved one is not counted.
+    assert counts == {
+        p: 2,
+        f"{p}-01": 1,
+        f"{p}-01-D1": 1,
+        f"{p}-01-D2": 0,
+        f"{p}-02": 1,
+        f"{p}-02-D1": 1,
+    }
+
+    region = await client.get(
+        f"{API}/{world.id()}/ateulis",
+        params={"sort_by": "name", "sort_order": "asc"},
+        headers=headers,
+    )
+    assert region.status_code == 200
+    body = region.json()
+    assert body["data"] == [
+        {
+            "id": str(full.id),
+            "name": "Full ten",
+            "territory_id": str(world.id("-02-D1")),
+            "status": "active",
+            "member_count": 10,
+            "leader_id": str(leader.id),
+            "leader_name": leader.display_name,
+        },
+        {
+            "id": str(forming.id),
+            "name": "Vake friends",
+            "territory_id": str(world.id("-01-D1")),
+            "status": "forming",
+            "member_count": 2,
+            "leader_id": None,
+            "leader_name": None,
+        },
+    ]
+    assert body["meta"]["total"] == 2
+    assert region.headers["cache-control"] == "public, max-age=300"
+
+    municipality = await client.get(
+        f"{API}/{world.id('-01')}/ateulis", params={"per_page": 1}, headers=headers
+    )
+    page = municipality.json()
+    assert [a["name"] for a in page["data"]] == ["Vake friends"]
+    assert (page["meta"]["total"], page["meta"]["has_next"]) == (1, False)
+    by_size = await client.get(
+        f"{API}/{world.id()}/ateulis",
+        params={"per_page": 1, "sort_by": "member_count", "sort_order": "desc"},
+        headers=headers,
+    )
+    assert [a["name"] for a in by_size.json()["data"]] == ["Full ten"]
+    assert by_size.json()["meta"]["has_next"] is True
+    bad = await client.get(
+        f"{API}/{world.id()}/ateulis", params={"sort_by": "leader"}, headers=headers
+    )
+    assert_error(bad, 422, 2002)
+
+    statistics = await client.get(f"{API}/{world.id()}/statistics", headers=headers)
+    assert statistics.json()["data"]["ateulis"] == 2
+    district = await client.get(f"{API}/{world.id('-01-D2')}/statistics", headers=headers)
+    assert district.json()["data"]["ateulis"] == 0
+
+
+async def test_unit_changes_show_when_the_cached_answer_expires(
+    client: httpx.AsyncClient,
+    db_session: AsyncSession,
+    settings: Settings,
+    redis: Redis,
+    world: World,
+) -> None:
+    """Units do not invalidate the territory cache: a new ateuli shows once the 5-minute
+    answer expires (here: once the namespace is retired, as an expiry would)."""
+    url = f"{API}/{world.id('-01-D1')}/ateulis"
+    before = await client.get(url, headers=world.viewer.headers)
+    assert before.json()["meta"]["total"] == 0
+    founder = await make_member(
+        db_session,
+        settings,
+        "+995555320021",
+        onboarded=True,
+        role=UserRole.GEDER,
+        territory_id=world.id("-01-D1"),
+    )
+    await units.create_ateuli(db_session, founder.user, name="New", territory_id=world.id("-01-D1"))
+    stale = await client.get(url, headers=world.viewer.headers)
+    assert stale.json()["meta"]["total"] == 0
+    await service.invalidate_cache(redis)
+    fresh = await client.get(url, headers=world.viewer.headers)
+    assert [a["name"] for a in fresh.json()["data"]] == ["New"]
 
 
 async def test_etag_and_304(client: httpx.AsyncClient, world: World) -> None:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from polis.admin.demo_society import seed_demo_society
 from polis.config import Settings
 from polis.territories import service as territories
 from polis.users import service as users
@@ -19,7 +20,8 @@ class SeedReport:
 
 
 async def seed_demo_data(session: AsyncSession, settings: Settings) -> SeedReport:
-    """Create the demo admin, the bootstrap admins and the sample map; nothing twice."""
+    """Create the demo admin, the bootstrap admins, the sample map and the demo society
+    (members, ateulis, a grown ormotsdaateuli: see ``demo_society``); nothing twice."""
     report = SeedReport()
     admin, created = await users.get_or_create_by_phone(
         session,
@@ -38,5 +40,7 @@ async def seed_demo_data(session: AsyncSession, settings: Settings) -> SeedRepor
             (report.created if changed else report.unchanged).append("bootstrap admin")
     written = await territories.seed_sample_map(session)
     (report.created if written else report.unchanged).append("territory map")
+    society = await seed_demo_society(session, settings)
+    (report.created if society else report.unchanged).append("demo society")
     await session.flush()
     return report

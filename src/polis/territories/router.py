@@ -222,7 +222,8 @@ async def get_statistics(
     "/{territory_id}/ateulis",
     response_model=ListEnvelope[AteuliSummaryOut],
     summary="Ateulis in a territory or below it",
-    description="Empty until units exist (issue 4, item 2). Cached 5 minutes.",
+    description="Forming and active ateulis, each with its member count and sitting atistavi; "
+    "sortable by `created_at` (default), `member_count`, `name`. Cached 5 minutes.",
 )
 async def list_ateulis(
     request: Request,
@@ -235,7 +236,8 @@ async def list_ateulis(
 
     async def produce() -> dict[str, Any]:
         page = await service.list_ateulis(session, territory, params)
-        return {"items": list(page.items), "total": page.total}
+        items = [AteuliSummaryOut.of(row.unit, row.leader) for row in page.items]
+        return {"items": items, "total": page.total}
 
     key = f"ateulis:{territory_id}:{_page_key(params)}"
     return await _cached_page(request, key, LIVE_TTL, params, produce)

@@ -8,6 +8,8 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from polis.territories.models import Territory, TerritoryType
+from polis.units.models import Unit, UnitStatus
+from polis.users.models import User
 
 
 class TerritoryRefOut(BaseModel):
@@ -47,7 +49,7 @@ class TerritoryOut(TerritoryRefOut):
 
 class TerritoryListItemOut(TerritoryOut):
     member_count: int = Field(description="verified members here or in any territory below")
-    ateuli_count: int = Field(description="ateulis here or below (0 until units exist)")
+    ateuli_count: int = Field(description="ateulis (forming or active) here or below")
 
 
 class TerritoryDetailOut(TerritoryOut):
@@ -69,9 +71,24 @@ class TerritoryStatisticsOut(BaseModel):
 
 
 class AteuliSummaryOut(BaseModel):
-    """An ateuli in a territory's list; the units issue fills this list."""
+    """An ateuli in a territory's list."""
 
     id: uuid.UUID
     name: str
-    status: str
+    territory_id: uuid.UUID = Field(description="the ateuli's electoral district")
+    status: UnitStatus = Field(description="forming or active (dissolved ateulis are not listed)")
     member_count: int
+    leader_id: uuid.UUID | None = Field(description="the sitting atistavi, if the seat is filled")
+    leader_name: str | None
+
+    @classmethod
+    def of(cls, unit: Unit, leader: User | None) -> AteuliSummaryOut:
+        return cls(
+            id=unit.id,
+            name=unit.name,
+            territory_id=unit.territory_id,
+            status=unit.status,
+            member_count=unit.member_count,
+            leader_id=leader.id if leader is not None else None,
+            leader_name=leader.display_name if leader is not None else None,
+        )

@@ -2,6 +2,10 @@
 
 Services only flush; the caller's transaction commits (one request, or one CLI run), so an
 import that fails part-way leaves nothing behind.
+
+Units are read here (ateuli counts and lists), never written: the units domain owns them.
+Their answers are cached 5 minutes (docs/territories.md), so a join or leave shows in a
+territory's counts within that time.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from polis.kit.pagination import Page, PageParams, paginate
 from polis.territories import importer
 from polis.territories.importer import FeatureSpec, ImportProblem, TerritoryImportError
 from polis.territories.models import PARENT_TYPE, Territory, TerritoryType
+from polis.units.models import LeadershipTerm, Unit, UnitLevel, UnitStatus
 from polis.users.models import MemberStatus, User, UserRole
 
 CACHE_NAMESPACE = "territories"
@@ -327,14 +332,23 @@ async def member_counts(
 async def ateuli_counts(
     session: AsyncSession, territory_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, int]:
-    """Ateulis in each territory or below it.
+    """Ateulis (``forming`` or ``active``; a dissolved one is not counted) in each territory or
+    anywhere below it, in one query."""
+    if not territory_ids:
+        return {}
+    tree = _subtree(territory_ids)
+    rows = await session.execute(
+        select(tree.c.root_id, func.count(Unit.id))
+        .join(Unit, Unit.territory_id == tree.c.id)
+        .where(_live_ateuli())
+        .group_by(tree.c.root_id)
+    )
+    counts = {root_id: int(count) for root_id, count in rows}
+    return {territory_id: counts.get(territory_id, 0) for territory_id in territory_ids}
 
-    Units do not exist yet (issue 4, item 2): every count is 0. When the units table lands,
-    this counts ``units`` of level ateuli whose territory is in ``_subtree(territory_ids)``,
-    and every caller (the list, the statistics) picks it up unchanged.
-    """
-    del session  # used once units exist
-    return dict.fromkeys(territory_ids, 0)
+
+def _live_ateuli() -> ColumnElement[bool]:
+    return and_(Unit.level == UnitLevel.ATEULI, Unit.status != UnitStatus.INACTIVE)
 
 
 def members_statement(territory: Territory) -> Select[Any]:
@@ -354,10 +368,47 @@ async def list_members(session: AsyncSession, territory: Territory, params: Page
     )
 
 
+@dataclass(frozen=True)
+class AteuliListing:
+    """An ateuli in a territory's list, with its sitting atistavi if the seat is filled."""
+
+    unit: Unit
+    leader: User | None
+
+
 async def list_ateulis(session: AsyncSession, territory: Territory, params: PageParams) -> Page:
-    """Ateulis in ``territory`` or below it: none until units exist (issue 4, item 2)."""
-    del session, territory
-    return Page(items=[], total=0, params=params)
+    """Ateulis (not dissolved) in ``territory`` or below it: a page of ``AteuliListing``.
+
+    Sortable by ``created_at`` (default), ``member_count`` and ``name``; the leaders of the page
+    come in one more query.
+    """
+    tree = _subtree([territory.id])
+    statement = select(Unit).where(_live_ateuli(), Unit.territory_id.in_(select(tree.c.id)))
+    page = await paginate(
+        session,
+        statement,
+        params,
+        sortable={
+            "created_at": Unit.created_at,
+            "member_count": Unit.member_count,
+            "name": Unit.name,
+        },
+        default_sort="created_at",
+    )
+    units: list[Unit] = list(page.items)
+    leaders: dict[uuid.UUID, User] = {}
+    if units:
+        rows = await session.execute(
+            select(LeadershipTerm.unit_id, User)
+            .join(User, User.id == LeadershipTerm.user_id)
+            .where(
+                LeadershipTerm.unit_id.in_([unit.id for unit in units]),
+                LeadershipTerm.ended_at.is_(None),
+            )
+        )
+        leaders = {unit_id: user for unit_id, user in rows}
+    items = [AteuliListing(unit=unit, leader=leaders.get(unit.id)) for unit in units]
+    return Page(items=items, total=page.total, params=params)
 
 
 @dataclass(frozen=True)
