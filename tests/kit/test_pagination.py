@@ -223,3 +223,24 @@ async def test_an_unknown_sort_by_is_422_naming_the_allowed_columns(
     details = _error(response, 2002, "BAD_FORMAT")
     assert details == {"field": "sort_by", "allowed": ["created_at", "first_name"]}
     assert response.json()["error"]["message"] == "sort_by must be one of: created_at, first_name"
+
+
+async def test_equal_sort_keys_do_not_move_between_pages(
+    http: httpx.AsyncClient, db_session: AsyncSession, settings: Settings
+) -> None:
+    clock.freeze(START)
+    for i in range(25):  # all joined in the same instant: created_at cannot order them
+        await get_or_create_by_phone(
+            db_session, settings, f"+995555000{200 + i:03d}", first_name="same", last_name=MARK
+        )
+    clock.unfreeze()
+    for order in ("asc", "desc"):
+        seen: list[str] = []
+        for page in (1, 2, 3):
+            response = await http.get(
+                "/api/v1/members", params={"page": page, "per_page": 10, "sort_order": order}
+            )
+            seen += [member["id"] for member in response.json()["data"]]
+        assert len(seen) == 25
+        assert len(set(seen)) == 25
+        assert seen == sorted(seen, reverse=order == "desc")

@@ -72,9 +72,21 @@ async def paginate(
     total = await session.scalar(
         select(func.count()).select_from(statement.order_by(None).subquery())
     )
-    ordered = statement.order_by(column.asc() if params.sort_order == "asc" else column.desc())
+    direction = column.asc() if params.sort_order == "asc" else column.desc()
+    ordered = statement.order_by(direction, *_tiebreaker(statement, params))
     rows = (await session.scalars(ordered.offset(params.offset).limit(params.per_page))).all()
     return Page(items=rows, total=int(total or 0), params=params)
+
+
+def _tiebreaker(statement: Select[Any], params: PageParams) -> list[ColumnElement[Any]]:
+    # Rows with equal sort keys would otherwise move between pages from one query to the next.
+    entity = (
+        statement.column_descriptions[0].get("entity") if statement.column_descriptions else None
+    )
+    key = getattr(entity, "id", None)
+    if key is None:
+        return []
+    return [key.asc() if params.sort_order == "asc" else key.desc()]
 
 
 def list_meta(total: int, params: PageParams) -> ListMeta:
