@@ -16,10 +16,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from polis import __version__
 from polis.admin.router import router as admin_router
+from polis.arbitration.router import router as arbitration_router
 from polis.audit.router import router as audit_router
 from polis.auth.deps import resolve_subject
 from polis.auth.router import router as auth_router
 from polis.config import Settings, get_settings
+from polis.endorsements.router import admin_router as endorsements_admin_router
+from polis.endorsements.router import router as endorsements_router
 from polis.gamification.router import router as gamification_router
 from polis.kit.cache import ResponseCache
 from polis.kit.db import create_engine, create_sessionmaker
@@ -53,10 +56,13 @@ DOMAIN_ROUTERS: tuple[APIRouter, ...] = (
     territories_router,
     ateulis_router,
     hierarchy_router,
+    endorsements_router,
+    arbitration_router,
     gamification_router,
     statistics_router,
     notifications_router,
     admin_router,
+    endorsements_admin_router,
     audit_router,
     docs_router,
 )

@@ -12,6 +12,8 @@ MODEL_MODULES = (
     "polis.audit.models",
     "polis.units.models",
     "polis.gamification.models",
+    "polis.endorsements.models",
+    "polis.arbitration.models",
 )
 
 

@@ -27,6 +27,18 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "task": "polis.gamification.milestone_sweep",
         "schedule": timedelta(hours=1),
     },
+    "endorsements-expire-requests": {
+        "task": "polis.endorsements.expire_requests",
+        "schedule": timedelta(hours=1),
+    },
+    "endorsements-sweep-ged-fines": {
+        "task": "polis.endorsements.sweep_ged_fines",
+        "schedule": timedelta(hours=1),
+    },
+    "arbitration-assign-waiting": {
+        "task": "polis.arbitration.assign_waiting",
+        "schedule": timedelta(hours=1),
+    },
 }
 
 TASK_MODULES = [
@@ -34,6 +46,8 @@ TASK_MODULES = [
     "polis.sms.tasks",
     "polis.units.tasks",
     "polis.gamification.tasks",
+    "polis.endorsements.tasks",
+    "polis.arbitration.tasks",
 ]
 
 

@@ -18,6 +18,14 @@ SAMPLE_VALUES = {
     "role": UserRole.SUPPORTER.value,
     "unit_name": "Vake 1",
     "achievement": "ateuli_joined",
+    "requester_name": "Giorgi Beridze",
+    "geder_name": "Tamar Kapanadze",
+    "supporter_name": "Levan Abashidze",
+    "reason": "Not known to me",
+    "amount": "500",
+    "until": "2027-05-01",
+    "limit": "7",
+    "case_number": "ARB-2026-000123",
 }
 
 

@@ -8,7 +8,11 @@ Two implementations behind one protocol (DESIGN.md §3.10):
   is never retried, because asking again cannot change the answer. A circuit breaker (purgatory)
   stops calling a service that keeps failing, so onboarding fails fast with 5003 instead of every
   request waiting through all its retries.
-- :class:`LedgerGedDatabase` reads a JSON ledger file, for development and tests.
+- :class:`LedgerGedDatabase` reads a JSON ledger file, for development and tests, and appends
+  fines to a JSON-lines file (``<data_dir>/ged_fines.jsonl``).
+
+Two questions go to the service: ``verify_holding`` (onboarding) and ``record_fine`` (a penalty
+for a confirmed endorsement fraud, sent by the ``ged_fines`` outbox of the endorsements domain).
 
 :func:`ged_database` picks one from the settings. Error messages and details never carry the
 personal ID or the API key: they reach clients through the envelope and operators through logs.
@@ -17,11 +21,13 @@ personal ID or the API key: they reach clients through the envelope and operator
 from __future__ import annotations
 
 import asyncio
+import json
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import httpx
 from purgatory import AsyncCircuitBreakerFactory
@@ -43,7 +49,13 @@ log = get_logger(__name__)
 
 SERVICE = "ged_database"
 VERIFY_PATH = "/v1/holdings/verify"
+FINES_PATH = "/v1/fines"
 DEMO_LEDGER_PATH = Path(__file__).with_name("demo_ledger.json")
+# Where the local ledger appends fines, inside the settings' data_dir (never beside the shipped
+# demo ledger, which lives in the installed package).
+FINES_FILE_NAME = "ged_fines.jsonl"
+
+T = TypeVar("T")
 
 # ASCII digits only: ``\d`` would also accept other scripts' digits.
 _GED_NUMBER = re.compile(r"GED[0-9]{6}")
@@ -81,6 +93,12 @@ class GedDatabase(Protocol):
     async def verify_holding(self, ged_number: str, personal_id: str) -> GedHolding | None:
         """The holding when the GeD Database confirms ``ged_number`` for ``personal_id``, else
         None. Raises 2002 for a malformed number and 5003 when the service cannot answer."""
+        ...
+
+    async def record_fine(self, ged_number: str, amount: int, reference: str) -> None:
+        """Record a fine of ``amount`` GeD against ``ged_number``. ``reference`` names the fine
+        once and for all: sending it again is harmless (the service keeps one). Returns when
+        the service accepted it; raises 5003 when it did not."""
         ...
 
 
@@ -160,6 +178,7 @@ class HttpGedDatabase:
             raise ValueError("retries cannot be negative")
         base = base_url.rstrip("/")
         self._url = base + VERIFY_PATH
+        self._fines_url = base + FINES_PATH
         self._api_key = api_key
         self._timeout = httpx.Timeout(timeout_seconds)
         self._retries = retries
@@ -172,6 +191,27 @@ class HttpGedDatabase:
     async def verify_holding(self, ged_number: str, personal_id: str) -> GedHolding | None:
         """Ask the service; see :class:`GedDatabase`."""
         number = normalize_ged_number(ged_number)
+
+        async def attempt(client: httpx.AsyncClient) -> GedHolding | None:
+            return await self._attempt(client, number, personal_id)
+
+        return await self._guarded(attempt)
+
+    async def record_fine(self, ged_number: str, amount: int, reference: str) -> None:
+        """Send a fine; see :class:`GedDatabase`. 200/201 accept it; 409 says the reference is
+        already recorded, which is also acceptance (a retried send)."""
+        number = normalize_ged_number(ged_number)
+        payload = {"ged_number": number, "amount": amount, "reference": reference}
+
+        async def attempt(client: httpx.AsyncClient) -> None:
+            status = await self._post(client, self._fines_url, payload)
+            if status.status_code not in (200, 201, 409):
+                raise _Rejected(f"status_{status.status_code}")
+
+        await self._guarded(attempt)
+
+    async def _guarded(self, attempt: Callable[[httpx.AsyncClient], Awaitable[T]]) -> T:
+        """Run ``attempt`` with retries inside the circuit breaker; map failures to 5003."""
         breaker = await self._breakers.get_breaker(
             self._circuit,
             self._threshold,
@@ -182,7 +222,7 @@ class HttpGedDatabase:
         )
         try:
             async with breaker:
-                return await self._verify_with_retries(number, personal_id)
+                return await self._with_retries(attempt)
         except OpenedState:
             log.warning("ged.circuit_open", service=SERVICE)
             raise GedDatabaseError(
@@ -202,7 +242,7 @@ class HttpGedDatabase:
                 details={"service": SERVICE, "reason": exc.reason},
             ) from None
 
-    async def _verify_with_retries(self, number: str, personal_id: str) -> GedHolding | None:
+    async def _with_retries(self, attempt: Callable[[httpx.AsyncClient], Awaitable[T]]) -> T:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self._retries + 1),
             wait=wait_random_exponential(
@@ -216,27 +256,34 @@ class HttpGedDatabase:
         # client belongs to the loop that opened its connections.
         headers = {"Authorization": f"Bearer {self._api_key}"}
         async with httpx.AsyncClient(timeout=self._timeout, headers=headers) as client:
-            holding: GedHolding | None = await retrying(self._attempt, client, number, personal_id)
-        return holding
+            result: T = await retrying(attempt, client)
+        return result
 
-    async def _attempt(
-        self, client: httpx.AsyncClient, number: str, personal_id: str
-    ) -> GedHolding | None:
+    async def _post(
+        self, client: httpx.AsyncClient, url: str, payload: dict[str, object]
+    ) -> httpx.Response:
+        """POST ``payload``; transport failures and 5xx become :class:`_Unavailable`."""
         try:
-            response = await client.post(
-                self._url, json={"ged_number": number, "personal_id": personal_id}
-            )
+            response = await client.post(url, json=payload)
         except httpx.TimeoutException:
             raise _Unavailable("timeout") from None
         except httpx.TransportError:
             raise _Unavailable("connection") from None
         except httpx.HTTPError:
             raise _Rejected("protocol") from None
+        if response.status_code >= 500:
+            raise _Unavailable(f"status_{response.status_code}")
+        return response
+
+    async def _attempt(
+        self, client: httpx.AsyncClient, number: str, personal_id: str
+    ) -> GedHolding | None:
+        response = await self._post(
+            client, self._url, {"ged_number": number, "personal_id": personal_id}
+        )
         status = response.status_code
         if status == 404:
             return None
-        if status >= 500:
-            raise _Unavailable(f"status_{status}")
         if status != 200:
             raise _Rejected(f"status_{status}")
         return _parse_answer(number, response)
@@ -314,8 +361,10 @@ class LedgerGedDatabase:
     person is confirmed; without one, anyone is. List person-bound entries before ranges.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, fines_path: Path | None = None) -> None:
         self.path = path
+        # None: this ledger refuses fines (a read-only ledger, as in the demo seed).
+        self.fines_path = fines_path
         # Read once, at construction: a malformed ledger fails loudly at start-up, not
         # in the middle of somebody's onboarding.
         self._ledger = LedgerFile.model_validate_json(path.read_bytes())
@@ -331,16 +380,48 @@ class LedgerGedDatabase:
                 return GedHolding(ged_number=number, balance=entry.balance)
         return None
 
+    async def record_fine(self, ged_number: str, amount: int, reference: str) -> None:
+        """Append ``{"ged_number", "amount", "reference"}`` as one JSON line to
+        ``fines_path``, unless a line with that reference is already there (a retried send)."""
+        number = normalize_ged_number(ged_number)
+        if self.fines_path is None:
+            raise GedDatabaseError(
+                "This GeD ledger does not record fines.",
+                details={"service": SERVICE, "reason": "protocol"},
+            )
+        await asyncio.to_thread(self._append_fine, number, amount, reference)
+
+    def _append_fine(self, number: str, amount: int, reference: str) -> None:
+        assert self.fines_path is not None
+        self.fines_path.parent.mkdir(parents=True, exist_ok=True)
+        # Opened for append and read in one go; O_APPEND keeps each line whole. Two workers
+        # racing on one reference could both append: the sender locks the fine's row, so
+        # they do not.
+        with self.fines_path.open("a+", encoding="utf-8") as file:
+            file.seek(0)
+            for line in file:
+                if line.strip() and json.loads(line).get("reference") == reference:
+                    return
+            record = {"ged_number": number, "amount": amount, "reference": reference}
+            file.write(json.dumps(record) + "\n")
+
+    def fines(self) -> list[dict[str, object]]:
+        """Every fine the ledger recorded, oldest first (for development and tests)."""
+        if self.fines_path is None or not self.fines_path.exists():
+            return []
+        lines = self.fines_path.read_text(encoding="utf-8").splitlines()
+        return [json.loads(line) for line in lines if line.strip()]
+
 
 @lru_cache(maxsize=8)
-def _ledger_at(path: Path, mtime_ns: int) -> LedgerGedDatabase:
+def _ledger_at(path: Path, mtime_ns: int, fines_path: Path) -> LedgerGedDatabase:
     # Keyed on the modification time too, so an edited ledger is read again.
-    return LedgerGedDatabase(path)
+    return LedgerGedDatabase(path, fines_path)
 
 
 def ged_database(settings: Settings) -> GedDatabase:
     """The real service when ``ged_api_url`` is set, else the ledger at ``ged_ledger_path``
-    (default: the shipped demo ledger)."""
+    (default: the shipped demo ledger), recording fines in ``<data_dir>/ged_fines.jsonl``."""
     if settings.ged_api_url:
         if settings.ged_api_key is None:
             raise ValueError("POLIS_GED_API_KEY is required when POLIS_GED_API_URL is set")
@@ -351,4 +432,5 @@ def ged_database(settings: Settings) -> GedDatabase:
             retries=settings.ged_retries,
         )
     path = (settings.ged_ledger_path or DEMO_LEDGER_PATH).resolve()
-    return _ledger_at(path, path.stat().st_mtime_ns)
+    fines_path = (settings.data_dir / FINES_FILE_NAME).resolve()
+    return _ledger_at(path, path.stat().st_mtime_ns, fines_path)

@@ -49,6 +49,26 @@ class ErrorCode(Enum):
     DIASPORA_EXCLUDED = (3013, 403, "Diaspora members do not join ateulis.")
     NOT_A_MEMBER = (3014, 409, "You are not a member of this unit.")
     UNIT_NOT_ACTIVE = (3015, 409, "The unit is not active for this.")
+    # 3016-3019: endorsements. 3020-3029: arbitration (docs/arbitration.md).
+    DIFFERENT_DISTRICT = (3016, 403, "This GeDer lives in another electoral district.")
+    ENDORSEMENT_REQUEST_PENDING = (3017, 409, "You already have a pending endorsement request.")
+    ENDORSEMENT_SUSPENDED = (3018, 403, "This GeDer's right to endorse is suspended.")
+    ENDORSEMENT_NOT_PENDING = (
+        3019,
+        409,
+        "This endorsement is not in a state that allows this.",
+    )
+    ARBITRATION_LOCKED = (
+        3020,
+        403,
+        "Arbitration is not unlocked for you: a led ormotsdaateuli must sit above your ateuli.",
+    )
+    CANNOT_FILE_AGAINST_SELF = (3021, 422, "You cannot file a case against yourself.")
+    NOT_THE_GUARANTOR = (3022, 422, "The defendant did not endorse this supporter.")
+    ARBITRATOR_NOT_ELIGIBLE = (3023, 422, "This member may not arbitrate this case.")
+    CASE_WRONG_STATE = (3024, 409, "The case is not in a state that allows this.")
+    APPEAL_WINDOW_CLOSED = (3025, 409, "The time to appeal this decision has passed.")
+    DECISION_FINAL = (3026, 409, "This decision is final and cannot be appealed.")
     # 4xxx resources
     NOT_FOUND = (4001, 404, "The resource was not found.")
     ALREADY_EXISTS = (4002, 409, "The resource already exists.")

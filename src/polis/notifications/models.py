@@ -31,6 +31,22 @@ class NotificationType(enum.StrEnum):
     SESSION_REVOKED = "session_revoked"
     LEADER_ELECTION_DUE = "leader_election_due"
     ACHIEVEMENT_UNLOCKED = "achievement_unlocked"
+    ARBITRATION_CASE_FILED = "arbitration_case_filed"
+    ARBITRATION_CASE_ASSIGNED = "arbitration_case_assigned"
+    ARBITRATION_CASE_TO_ARBITRATE = "arbitration_case_to_arbitrate"
+    ARBITRATION_CASE_STARTED = "arbitration_case_started"
+    ARBITRATION_CASE_RESOLVED = "arbitration_case_resolved"
+    ARBITRATION_CASE_APPEALED = "arbitration_case_appealed"
+    ARBITRATION_CASE_UNASSIGNED = "arbitration_case_unassigned"
+    ENDORSEMENT_REQUESTED = "endorsement_requested"
+    ENDORSEMENT_APPROVED = "endorsement_approved"
+    ENDORSEMENT_REJECTED = "endorsement_rejected"
+    ENDORSEMENT_EXPIRED = "endorsement_expired"
+    ENDORSEMENT_REVOKED = "endorsement_revoked"
+    ENDORSEMENT_PENALTY = "endorsement_penalty"
+    ENDORSEMENT_SUSPENSION_LIFTED = "endorsement_suspension_lifted"
+    ENDORSEMENT_LIMIT_CHANGED = "endorsement_limit_changed"
+    SUPPORTER_FLAGGED = "supporter_flagged"
 
 
 class Notification(UUIDPrimaryKey, Timestamps, Base):

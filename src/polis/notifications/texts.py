@@ -42,6 +42,22 @@ PARAMS: dict[NotificationType, tuple[str, ...]] = {
     NotificationType.SESSION_REVOKED: ("device",),
     NotificationType.LEADER_ELECTION_DUE: ("unit_name",),
     NotificationType.ACHIEVEMENT_UNLOCKED: ("achievement",),
+    NotificationType.ENDORSEMENT_REQUESTED: ("requester_name",),
+    NotificationType.ENDORSEMENT_APPROVED: ("geder_name",),
+    NotificationType.ENDORSEMENT_REJECTED: ("geder_name", "reason"),
+    NotificationType.ENDORSEMENT_EXPIRED: ("geder_name",),
+    NotificationType.ENDORSEMENT_REVOKED: ("supporter_name", "geder_name", "reason"),
+    NotificationType.ENDORSEMENT_PENALTY: ("amount", "until"),
+    NotificationType.ENDORSEMENT_SUSPENSION_LIFTED: (),
+    NotificationType.ENDORSEMENT_LIMIT_CHANGED: ("limit",),
+    NotificationType.SUPPORTER_FLAGGED: ("geder_name",),
+    NotificationType.ARBITRATION_CASE_FILED: ("case_number",),
+    NotificationType.ARBITRATION_CASE_ASSIGNED: ("case_number",),
+    NotificationType.ARBITRATION_CASE_TO_ARBITRATE: ("case_number",),
+    NotificationType.ARBITRATION_CASE_STARTED: ("case_number",),
+    NotificationType.ARBITRATION_CASE_RESOLVED: ("case_number",),
+    NotificationType.ARBITRATION_CASE_APPEALED: ("case_number",),
+    NotificationType.ARBITRATION_CASE_UNASSIGNED: ("case_number",),
 }
 
 TEMPLATES: dict[NotificationType, dict[Language, Template]] = {
@@ -136,6 +152,186 @@ TEMPLATES: dict[NotificationType, dict[Language, Template]] = {
             body="Congratulations! You reached a new milestone: {achievement}.",
         ),
     },
+    NotificationType.ENDORSEMENT_REQUESTED: {
+        Language.KA: Template(
+            title="თავდებობის თხოვნა",
+            body="{requester_name} გთხოვთ, გახდეთ მისი თავდები. დაადასტურეთ ან უარყავით თხოვნა.",
+        ),
+        Language.EN: Template(
+            title="A request to vouch",
+            body="{requester_name} asks you to be their tavdebi. Approve or reject the request.",
+        ),
+    },
+    NotificationType.ENDORSEMENT_APPROVED: {
+        Language.KA: Template(
+            title="თავდებობა დადასტურდა",
+            body="{geder_name} გახდა თქვენი თავდები. ახლა თქვენ სრულუფლებიანი მხარდამჭერი ხართ.",
+        ),
+        Language.EN: Template(
+            title="Endorsement approved",
+            body="{geder_name} is now your tavdebi. You are a full member as a supporter.",
+        ),
+    },
+    NotificationType.ENDORSEMENT_REJECTED: {
+        Language.KA: Template(
+            title="თავდებობაზე უარი",
+            body="{geder_name} უარი თქვა თქვენს თხოვნაზე. მიზეზი: {reason}",
+        ),
+        Language.EN: Template(
+            title="Endorsement rejected",
+            body="{geder_name} declined your request. Reason: {reason}",
+        ),
+    },
+    NotificationType.ENDORSEMENT_EXPIRED: {
+        Language.KA: Template(
+            title="თხოვნის ვადა ამოიწურა",
+            body=(
+                "{geder_name} შვიდ დღეში არ უპასუხა თქვენს თხოვნას. შეგიძლიათ, სხვა გედერს სთხოვოთ."
+            ),
+        ),
+        Language.EN: Template(
+            title="Request expired",
+            body="{geder_name} did not answer your request within seven days. Ask another GeDer.",
+        ),
+    },
+    NotificationType.ENDORSEMENT_REVOKED: {
+        Language.KA: Template(
+            title="თავდებობა გაუქმდა",
+            body="{geder_name}-ის თავდებობა {supporter_name}-ისთვის გაუქმდა. მიზეზი: {reason}",
+        ),
+        Language.EN: Template(
+            title="Endorsement revoked",
+            body=(
+                "The endorsement of {supporter_name} by {geder_name} was revoked. Reason: {reason}"
+            ),
+        ),
+    },
+    NotificationType.ENDORSEMENT_PENALTY: {
+        Language.KA: Template(
+            title="სანქცია თავდებობის გაყალბებისთვის",
+            body=(
+                "არბიტრაჟმა დაადასტურა, რომ თქვენი თავდებობა ყალბი იყო. დაგეკისრათ {amount} GeD "
+                "ჯარიმა და შეგიჩერდათ თავდებობის უფლება. შეჩერების დასასრული: {until}."
+            ),
+        ),
+        Language.EN: Template(
+            title="Penalty for a false endorsement",
+            body=(
+                "Arbitration confirmed that an endorsement of yours was a fraud. You are fined "
+                "{amount} GeD and your right to endorse is suspended. End of the suspension: "
+                "{until}."
+            ),
+        ),
+    },
+    NotificationType.ENDORSEMENT_SUSPENSION_LIFTED: {
+        Language.KA: Template(
+            title="თავდებობის უფლება აღდგა",
+            body="ადმინისტრატორმა მოხსნა შეჩერება: თქვენ კვლავ შეგიძლიათ თავდებობა.",
+        ),
+        Language.EN: Template(
+            title="Right to endorse restored",
+            body="An administrator lifted your suspension: you may endorse members again.",
+        ),
+    },
+    NotificationType.ENDORSEMENT_LIMIT_CHANGED: {
+        Language.KA: Template(
+            title="თავდებობის ლიმიტი შეიცვალა",
+            body="ახლა შეგიძლიათ, თავდები იყოთ არაუმეტეს {limit} წევრისა.",
+        ),
+        Language.EN: Template(
+            title="Endorsement limit changed",
+            body="You may now vouch for up to {limit} members.",
+        ),
+    },
+    NotificationType.SUPPORTER_FLAGGED: {
+        Language.KA: Template(
+            title="თქვენი ანგარიში შემოწმდება",
+            body=(
+                "თქვენი თავდების, {geder_name}-ის, სხვა თავდებობა ყალბად იქნა აღიარებული. "
+                "ადმინისტრატორი გადაამოწმებს თქვენს ანგარიშს."
+            ),
+        ),
+        Language.EN: Template(
+            title="Your account will be reviewed",
+            body=(
+                "Another endorsement by your tavdebi, {geder_name}, was found to be a fraud. "
+                "An administrator will review your account."
+            ),
+        ),
+    },
+    NotificationType.ARBITRATION_CASE_FILED: {
+        Language.KA: Template(
+            title="საარბიტრაჟო საქმე შეიტანეს",
+            body="შეტანილია საარბიტრაჟო საქმე {case_number}, რომლის მხარეც ხართ.",
+        ),
+        Language.EN: Template(
+            title="Arbitration case filed",
+            body="Arbitration case {case_number}, in which you are a party, was filed.",
+        ),
+    },
+    NotificationType.ARBITRATION_CASE_ASSIGNED: {
+        Language.KA: Template(
+            title="საქმეს არბიტრი დაენიშნა",
+            body="საარბიტრაჟო საქმე {case_number} არბიტრს გადაეცა.",
+        ),
+        Language.EN: Template(
+            title="Arbitrator assigned",
+            body="Arbitration case {case_number} was given to an arbitrator.",
+        ),
+    },
+    NotificationType.ARBITRATION_CASE_TO_ARBITRATE: {
+        Language.KA: Template(
+            title="თქვენ ხართ არბიტრი",
+            body="საარბიტრაჟო საქმე {case_number} თქვენ გადმოგეცათ განსახილველად.",
+        ),
+        Language.EN: Template(
+            title="A case for you to arbitrate",
+            body="Arbitration case {case_number} was given to you to decide.",
+        ),
+    },
+    NotificationType.ARBITRATION_CASE_STARTED: {
+        Language.KA: Template(
+            title="საქმის განხილვა დაიწყო",
+            body="არბიტრმა დაიწყო საარბიტრაჟო საქმის {case_number} განხილვა.",
+        ),
+        Language.EN: Template(
+            title="Case under way",
+            body="The arbitrator started work on arbitration case {case_number}.",
+        ),
+    },
+    NotificationType.ARBITRATION_CASE_RESOLVED: {
+        Language.KA: Template(
+            title="საქმეზე გადაწყვეტილება მიიღეს",
+            body="საარბიტრაჟო საქმეზე {case_number} გადაწყვეტილება მიღებულია.",
+        ),
+        Language.EN: Template(
+            title="Case decided",
+            body="A decision was taken on arbitration case {case_number}.",
+        ),
+    },
+    NotificationType.ARBITRATION_CASE_APPEALED: {
+        Language.KA: Template(
+            title="გადაწყვეტილება გაასაჩივრეს",
+            body=(
+                "საარბიტრაჟო საქმეზე {case_number} გადაწყვეტილება გასაჩივრდა "
+                "და ზემო დონეზე გადავიდა."
+            ),
+        ),
+        Language.EN: Template(
+            title="Decision appealed",
+            body="The decision on arbitration case {case_number} was appealed to the next level.",
+        ),
+    },
+    NotificationType.ARBITRATION_CASE_UNASSIGNED: {
+        Language.KA: Template(
+            title="საქმეს არბიტრი სჭირდება",
+            body="საარბიტრაჟო საქმე {case_number} არბიტრს ვერ გადაეცა: დანიშნეთ ის.",
+        ),
+        Language.EN: Template(
+            title="A case needs an arbitrator",
+            body="No arbitrator could be found for arbitration case {case_number}: assign one.",
+        ),
+    },
 }
 
 # Param values that are codes (a role) are shown as words of the reader's language.
@@ -151,6 +347,11 @@ VALUE_LABELS: dict[str, dict[Language, dict[str, str]]] = {
             UserRole.SUPPORTER: "supporter",
             UserRole.GEDER: "GeDer",
         },
+    },
+    # The end of an endorsement suspension: a date, or "permanent".
+    "until": {
+        Language.KA: {"permanent": "არ აქვს — შეჩერება სამუდამოა"},
+        Language.EN: {"permanent": "none, the suspension is permanent"},
     },
     # Achievement codes (polis.gamification.models.AchievementCode), spelt out here because
     # notifications must not import the gamification domain that calls them.
