@@ -21,10 +21,10 @@ from polis.gamification.schemas import (
     TerritoryProgressOut,
     TerritoryRefOut,
 )
-from polis.kit.cache import cached_response, response_cache
+from polis.kit.cache import cached_page_answer
 from polis.kit.deps import DbSession
 from polis.kit.envelope import Envelope, ListEnvelope, ok
-from polis.kit.pagination import Pagination, list_meta
+from polis.kit.pagination import Pagination
 from polis.territories.models import Territory, TerritoryType
 
 router = APIRouter(prefix="/gamification", tags=["gamification"])
@@ -191,17 +191,4 @@ async def leaderboard(
     key = "leaderboard:" + json.dumps(
         [type, params.page, params.per_page, params.sort_by, params.sort_order]
     )
-    cached = await response_cache(request).get_or_set(
-        CACHE_NAMESPACE, key, LEADERBOARD_TTL, produce
-    )
-    answer = cached_response(request, cached, max_age=LEADERBOARD_TTL)
-    if answer.status_code == 304:
-        return answer
-    data = json.loads(cached.data_json)
-    meta = list_meta(int(data["total"]), params).model_dump(mode="json")
-    body = json.dumps({"success": True, "data": data["items"], "meta": meta})
-    return Response(
-        content=body.encode(),
-        media_type="application/json",
-        headers={"ETag": answer.headers["etag"], "Cache-Control": answer.headers["cache-control"]},
-    )
+    return await cached_page_answer(request, CACHE_NAMESPACE, key, LEADERBOARD_TTL, params, produce)

@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 
 from polis.kit.envelope import make_meta
 from polis.kit.logging import get_logger
+from polis.kit.pagination import PageParams, list_meta
 
 log = get_logger(__name__)
 
@@ -99,3 +100,43 @@ def cached_response(
 def response_cache(request: Request) -> ResponseCache:
     cache: ResponseCache = request.app.state.response_cache
     return cache
+
+
+async def cached_answer(
+    request: Request,
+    namespace: str,
+    key: str,
+    ttl_seconds: int,
+    produce: Callable[[], Awaitable[Any]],
+    *,
+    private: bool = False,
+) -> Response:
+    """The envelope around ``produce()``'s data, cached for ``ttl_seconds`` with ETag/304."""
+    cached = await response_cache(request).get_or_set(namespace, key, ttl_seconds, produce)
+    return cached_response(request, cached, max_age=ttl_seconds, private=private)
+
+
+async def cached_page_answer(
+    request: Request,
+    namespace: str,
+    key: str,
+    ttl_seconds: int,
+    params: PageParams,
+    produce: Callable[[], Awaitable[Any]],
+    *,
+    private: bool = False,
+) -> Response:
+    """A cached page of a list: ``produce()`` returns ``{"items": [...], "total": n}``, and the
+    answer is the list envelope with fresh list meta. ETag/304 as for any cached answer."""
+    cached = await response_cache(request).get_or_set(namespace, key, ttl_seconds, produce)
+    answer = cached_response(request, cached, max_age=ttl_seconds, private=private)
+    if answer.status_code == 304:
+        return answer
+    data = json.loads(cached.data_json)
+    meta = list_meta(int(data["total"]), params).model_dump(mode="json")
+    body = json.dumps({"success": True, "data": data["items"], "meta": meta})
+    return Response(
+        content=body.encode(),
+        media_type="application/json",
+        headers={"ETag": cached.etag, "Cache-Control": answer.headers["cache-control"]},
+    )

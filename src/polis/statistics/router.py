@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request, Response
 
 from polis.auth.deps import AuthenticatedUser
 from polis.gamification.schemas import TerritoryRefOut
-from polis.kit.cache import cached_response, response_cache
+from polis.kit.cache import cached_answer
 from polis.kit.deps import DbSession
 from polis.kit.envelope import Envelope
 from polis.statistics import service
@@ -35,8 +35,7 @@ TTL = 5 * 60
 async def _cached(
     request: Request, key: str, produce: Callable[[], Awaitable[Any]], *, private: bool = False
 ) -> Response:
-    cached = await response_cache(request).get_or_set(CACHE_NAMESPACE, key, TTL, produce)
-    return cached_response(request, cached, max_age=TTL, private=private)
+    return await cached_answer(request, CACHE_NAMESPACE, key, TTL, produce, private=private)
 
 
 def _units(units: dict[UnitLevel, service.LevelCounts]) -> UnitsOut:

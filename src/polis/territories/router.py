@@ -11,11 +11,11 @@ from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from polis.auth.deps import AuthenticatedUser
-from polis.kit.cache import Cached, cached_response, response_cache
+from polis.kit.cache import cached_answer, cached_page_answer
 from polis.kit.deps import DbSession, SettingsDep
 from polis.kit.envelope import Envelope, ListEnvelope
 from polis.kit.errors import NotFound
-from polis.kit.pagination import PageParams, Pagination, list_meta
+from polis.kit.pagination import PageParams, Pagination
 from polis.territories import service
 from polis.territories.models import TerritoryType
 from polis.territories.schemas import (
@@ -43,8 +43,7 @@ Produce = Callable[[], Awaitable[Any]]
 async def _cached(
     request: Request, key: str, ttl: int, produce: Produce, *, private: bool = False
 ) -> Response:
-    cached = await response_cache(request).get_or_set(NAMESPACE, key, ttl, produce)
-    return cached_response(request, cached, max_age=ttl, private=private)
+    return await cached_answer(request, NAMESPACE, key, ttl, produce, private=private)
 
 
 def _page_key(params: PageParams) -> str:
@@ -60,20 +59,7 @@ async def _cached_page(
     *,
     private: bool = False,
 ) -> Response:
-    """A cached page: the data is ``{"items", "total"}``, answered in the list envelope."""
-    cached: Cached = await response_cache(request).get_or_set(NAMESPACE, key, ttl, produce)
-    # cached_response applies the ETag and If-None-Match rules; only the body differs here.
-    answer = cached_response(request, cached, max_age=ttl, private=private)
-    if answer.status_code == 304:
-        return answer
-    data = json.loads(cached.data_json)
-    meta = list_meta(int(data["total"]), params).model_dump(mode="json")
-    body = json.dumps({"success": True, "data": data["items"], "meta": meta})
-    return Response(
-        content=body.encode(),
-        media_type="application/json",
-        headers={"ETag": answer.headers["etag"], "Cache-Control": answer.headers["cache-control"]},
-    )
+    return await cached_page_answer(request, NAMESPACE, key, ttl, params, produce, private=private)
 
 
 @router.get(
