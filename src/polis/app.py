@@ -38,6 +38,7 @@ from polis.models import import_all_models
 from polis.notifications.router import router as notifications_router
 from polis.ops.router import docs_router
 from polis.ops.router import router as ops_router
+from polis.realtime import install_realtime
 from polis.sms.router import dev_router
 from polis.statistics.router import router as statistics_router
 from polis.territories.router import router as territories_router
@@ -216,6 +217,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _install_exception_handlers(app)
     app.include_router(ops_router)
     app.include_router(api_router())
+    install_realtime(app)
     if settings.is_development:
         # Development helpers (the SMS outbox) do not exist anywhere else: 404 in production.
         app.include_router(api_router(dev_router))
