@@ -34,6 +34,7 @@ from polis.kit.logging import configure_logging, get_logger
 from polis.kit.middleware import ROUTE_TEMPLATE_ATTR, RequestContextMiddleware
 from polis.kit.ratelimit import RateLimiter, default_rate_limit
 from polis.kit.redis import create_redis
+from polis.maintenance.router import router as maintenance_reports_router
 from polis.models import import_all_models
 from polis.notifications.router import router as notifications_router
 from polis.ops.router import docs_router
@@ -63,6 +64,7 @@ DOMAIN_ROUTERS: tuple[APIRouter, ...] = (
     statistics_router,
     notifications_router,
     admin_router,
+    maintenance_reports_router,
     endorsements_admin_router,
     audit_router,
     docs_router,

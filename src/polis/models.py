@@ -14,6 +14,7 @@ MODEL_MODULES = (
     "polis.gamification.models",
     "polis.endorsements.models",
     "polis.arbitration.models",
+    "polis.maintenance.models",
 )
 
 

@@ -11,33 +11,61 @@ from datetime import timedelta
 from typing import Any
 
 from celery import Celery
+from celery.schedules import crontab
 from celery.signals import setup_logging
 
 from polis.config import Settings, get_settings
 from polis.kit.logging import configure_logging
 from polis.models import import_all_models
 
-# Domains add their periodic jobs here (name → entry); DESIGN.md §3.9 lists what is due.
+# The periodic jobs of DESIGN.md §3.9, one table (name → entry). Interval jobs use timedelta;
+# daily and weekly ones run at fixed UTC times (crontab). Every task is idempotent and bounded
+# per run. A job is registered once its task exists; still to come, each added by its domain:
+#   every minute    election lifecycle: start, close, tally, runoffs, install leaders,
+#                   schedule re-elections
+#   every 5 minutes SOS deadline sweep
+#   hourly          initiative answer deadlines
+#   daily           GeD re-verification batch
 BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
+    # §3.9 hourly: hierarchy formation sweep
     "units-hierarchy-sweep": {
         "task": "polis.units.hierarchy_sweep",
         "schedule": timedelta(hours=1),
     },
-    "gamification-milestone-sweep": {
-        "task": "polis.gamification.milestone_sweep",
-        "schedule": timedelta(hours=1),
-    },
+    # §3.9 hourly: endorsement request expiry
     "endorsements-expire-requests": {
         "task": "polis.endorsements.expire_requests",
         "schedule": timedelta(hours=1),
     },
+    # Outbox retry of GeD fines (endorsement penalties)
     "endorsements-sweep-ged-fines": {
         "task": "polis.endorsements.sweep_ged_fines",
         "schedule": timedelta(hours=1),
     },
+    # Gamification milestones
+    "gamification-milestone-sweep": {
+        "task": "polis.gamification.milestone_sweep",
+        "schedule": timedelta(hours=1),
+    },
+    # Arbitration: cases waiting for an arbitrator
     "arbitration-assign-waiting": {
         "task": "polis.arbitration.assign_waiting",
         "schedule": timedelta(hours=1),
+    },
+    # §3.9 daily: member activity report for admins (yesterday, UTC)
+    "maintenance-activity-report": {
+        "task": "polis.maintenance.activity_report",
+        "schedule": crontab(minute=5, hour=0),
+    },
+    # §3.9 daily: notification retention purge (§3.8)
+    "maintenance-purge-notifications": {
+        "task": "polis.maintenance.purge_notifications",
+        "schedule": crontab(minute=30, hour=2),
+    },
+    # §3.9 weekly: inactive cleanup (never-onboarded accounts, dead sessions)
+    "maintenance-inactive-cleanup": {
+        "task": "polis.maintenance.inactive_cleanup",
+        "schedule": crontab(minute=0, hour=3, day_of_week="sunday"),
     },
 }
 
@@ -48,6 +76,7 @@ TASK_MODULES = [
     "polis.gamification.tasks",
     "polis.endorsements.tasks",
     "polis.arbitration.tasks",
+    "polis.maintenance.tasks",
 ]
 
 
@@ -89,6 +118,9 @@ def create_celery(settings: Settings | None = None) -> Celery:
         redbeat_redis_url=redis_url,
         redbeat_key_prefix="polis:redbeat",
         redbeat_lock_timeout=settings.beat_lock_timeout,
+        # A standby beat checks the lock this often; well under the lock timeout so it takes
+        # over soon after the holder dies (Celery's default is 300 s).
+        beat_max_loop_interval=max(1, settings.beat_lock_timeout // 5),
         worker_hijack_root_logger=False,
     )
     return app

@@ -11,6 +11,10 @@ from polis.kit import clock
 from polis.kit.worker_redis import sync_redis
 
 HEARTBEAT_KEY = "polis:worker:heartbeat"
+# Every run, newest last (bounded): shows how often beat fired, e.g. never twice per period
+# when two beat hosts run (the beat test reads it).
+HEARTBEAT_RUNS_KEY = "polis:worker:heartbeat:runs"
+HEARTBEAT_RUNS_KEPT = 1000
 
 
 @shared_task(name="polis.ops.heartbeat", ignore_result=False)
@@ -18,5 +22,10 @@ def heartbeat() -> str:
     """Record that a worker is alive and consuming; readiness dashboards read the key."""
     beat_at = clock.now().isoformat()
     record = json.dumps({"at": beat_at, "host": socket.gethostname()})
-    sync_redis().set(HEARTBEAT_KEY, record, ex=3600)
+    with sync_redis().pipeline() as pipe:
+        pipe.set(HEARTBEAT_KEY, record, ex=3600)
+        pipe.rpush(HEARTBEAT_RUNS_KEY, beat_at)
+        pipe.ltrim(HEARTBEAT_RUNS_KEY, -HEARTBEAT_RUNS_KEPT, -1)
+        pipe.expire(HEARTBEAT_RUNS_KEY, 3600)
+        pipe.execute()
     return beat_at

@@ -1,0 +1,255 @@
+"""The housekeeping jobs themselves. Every one reads the time from the clock seam, works in
+bounded batches (``batch_size`` rows per transaction, at most ``max_batches`` per run: what is
+left waits for the next run) and is idempotent: a repeated run finds nothing more to do."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from polis.auth.models import AuthSession
+from polis.kit import clock
+from polis.kit.errors import NotFound
+from polis.kit.pagination import Page, PageParams, paginate
+from polis.maintenance.models import ActivityReport
+from polis.notifications.models import Notification
+from polis.users import service as users_service
+from polis.users.models import User
+
+# DESIGN.md §3.8: read notifications go after 90 days, unread ones after a year.
+READ_NOTIFICATION_RETENTION = timedelta(days=90)
+UNREAD_NOTIFICATION_RETENTION = timedelta(days=365)
+# DESIGN.md §3.9: accounts never onboarded are cleaned up after 30 days.
+NEVER_ONBOARDED_AFTER = timedelta(days=30)
+# A session expired or revoked this long ago is kept no longer (the security history of recent
+# logins stays readable for a month).
+DEAD_SESSION_RETENTION = timedelta(days=30)
+
+BATCH_SIZE = 1000
+MAX_BATCHES = 20
+# Anonymising writes an audit record per account: smaller batches.
+ACCOUNT_BATCH_SIZE = 200
+
+
+@dataclass(frozen=True)
+class CleanupResult:
+    accounts_anonymised: int
+    sessions_deleted: int
+
+
+async def purge_notifications(
+    session: AsyncSession, *, batch_size: int = BATCH_SIZE, max_batches: int = MAX_BATCHES
+) -> int:
+    """Delete notifications past retention; returns how many. Commits after each batch."""
+    now = clock.now()
+    expired = or_(
+        and_(
+            Notification.read_at.is_not(None),
+            Notification.created_at < now - READ_NOTIFICATION_RETENTION,
+        ),
+        Notification.created_at < now - UNREAD_NOTIFICATION_RETENTION,
+    )
+    total = 0
+    for _ in range(max_batches):
+        batch = (
+            select(Notification.id)
+            .where(expired)
+            .limit(batch_size)
+            .with_for_update(skip_locked=True)
+        )
+        result = await session.execute(
+            delete(Notification).where(Notification.id.in_(batch)).returning(Notification.id)
+        )
+        deleted = len(result.all())
+        await session.commit()
+        total += deleted
+        if deleted < batch_size:
+            break
+    return total
+
+
+async def anonymise_never_onboarded(
+    session: AsyncSession,
+    *,
+    batch_size: int = ACCOUNT_BATCH_SIZE,
+    max_batches: int = MAX_BATCHES,
+) -> int:
+    """Anonymise accounts that registered more than 30 days ago and never finished onboarding.
+
+    Anonymised rather than deleted: the row may be referenced (audit records, arbitration cases
+    with ON DELETE RESTRICT), and ``users.service.anonymise`` is the one way an account goes
+    (personal data removed, row kept, audit record written). Their sessions go too. Admins are
+    left alone (a bootstrap admin need not onboard).
+    """
+    cutoff = clock.now() - NEVER_ONBOARDED_AFTER
+    total = 0
+    for _ in range(max_batches):
+        users = (
+            await session.scalars(
+                select(User)
+                .where(
+                    User.onboarded_at.is_(None),
+                    User.deleted_at.is_(None),
+                    User.is_admin.is_(False),
+                    User.created_at < cutoff,
+                )
+                .order_by(User.created_at)
+                .limit(batch_size)
+                .with_for_update(skip_locked=True)
+            )
+        ).all()
+        for user in users:
+            await users_service.anonymise(session, user)
+        if users:
+            await session.execute(
+                delete(AuthSession).where(AuthSession.user_id.in_([u.id for u in users]))
+            )
+        await session.commit()
+        total += len(users)
+        if len(users) < batch_size:
+            break
+    return total
+
+
+async def delete_dead_sessions(
+    session: AsyncSession, *, batch_size: int = BATCH_SIZE, max_batches: int = MAX_BATCHES
+) -> int:
+    """Delete sessions expired or revoked more than 30 days ago; their refresh tokens go with
+    them (ON DELETE CASCADE). Returns how many sessions."""
+    cutoff = clock.now() - DEAD_SESSION_RETENTION
+    dead = or_(AuthSession.expires_at < cutoff, AuthSession.revoked_at < cutoff)
+    total = 0
+    for _ in range(max_batches):
+        batch = (
+            select(AuthSession.id).where(dead).limit(batch_size).with_for_update(skip_locked=True)
+        )
+        result = await session.execute(
+            delete(AuthSession).where(AuthSession.id.in_(batch)).returning(AuthSession.id)
+        )
+        deleted = len(result.all())
+        await session.commit()
+        total += deleted
+        if deleted < batch_size:
+            break
+    return total
+
+
+async def inactive_cleanup(
+    session: AsyncSession, *, batch_size: int = BATCH_SIZE, max_batches: int = MAX_BATCHES
+) -> CleanupResult:
+    accounts = await anonymise_never_onboarded(
+        session, batch_size=min(batch_size, ACCOUNT_BATCH_SIZE), max_batches=max_batches
+    )
+    sessions = await delete_dead_sessions(session, batch_size=batch_size, max_batches=max_batches)
+    return CleanupResult(accounts_anonymised=accounts, sessions_deleted=sessions)
+
+
+# --- the activity report -----------------------------------------------------------------
+
+
+def previous_day(now: datetime | None = None) -> tuple[datetime, datetime]:
+    """The UTC day before ``now`` (default: the clock's now), as ``[start, end)``."""
+    moment = now or clock.now()
+    end = datetime.combine(moment.date(), time(), tzinfo=moment.tzinfo)
+    return end - timedelta(days=1), end
+
+
+def _in(column: Any, start: datetime, end: datetime) -> Any:
+    return and_(column >= start, column < end)
+
+
+async def _count(session: AsyncSession, *where: Any) -> int:
+    return int(await session.scalar(select(func.count()).select_from(User).where(*where)) or 0)
+
+
+async def activity_figures(session: AsyncSession, start: datetime, end: datetime) -> dict[str, int]:
+    """What happened among members in ``[start, end)``, and where things stood at ``end``."""
+    alive_at_end = and_(
+        User.created_at < end, or_(User.deleted_at.is_(None), User.deleted_at >= end)
+    )
+    logins = await session.execute(
+        select(func.count(), func.count(func.distinct(AuthSession.user_id))).where(
+            _in(AuthSession.created_at, start, end)
+        )
+    )
+    login_count, members_logged_in = logins.one()
+    active_sessions = await session.scalar(
+        select(func.count())
+        .select_from(AuthSession)
+        .where(
+            AuthSession.created_at < end,
+            AuthSession.expires_at > end,
+            or_(AuthSession.revoked_at.is_(None), AuthSession.revoked_at >= end),
+        )
+    )
+    return {
+        "new_registrations": await _count(session, _in(User.created_at, start, end)),
+        "onboarded": await _count(session, _in(User.onboarded_at, start, end)),
+        "verified": await _count(session, _in(User.ged_verified_at, start, end)),
+        "accounts_deleted": await _count(session, _in(User.deleted_at, start, end)),
+        "logins": int(login_count),
+        "members_logged_in": int(members_logged_in),
+        "active_sessions": int(active_sessions or 0),
+        "members_total": await _count(session, alive_at_end),
+        "onboarded_total": await _count(session, alive_at_end, User.onboarded_at < end),
+    }
+
+
+async def create_activity_report(
+    session: AsyncSession, start: datetime, end: datetime
+) -> tuple[ActivityReport, bool]:
+    """The report of ``[start, end)``: made now, or the one already stored (then ``False``).
+
+    The unique period makes a second run, even a concurrent one, keep the first row.
+    """
+    figures = await activity_figures(session, start, end)
+    inserted = await session.scalar(
+        insert(ActivityReport)
+        .values(
+            id=uuid.uuid4(),
+            period_start=start,
+            period_end=end,
+            figures=figures,
+            created_at=clock.now(),
+            updated_at=clock.now(),
+        )
+        .on_conflict_do_nothing(index_elements=["period_start", "period_end"])
+        .returning(ActivityReport.id)
+    )
+    report = await session.scalar(
+        select(ActivityReport).where(
+            ActivityReport.period_start == start, ActivityReport.period_end == end
+        )
+    )
+    assert report is not None
+    await session.commit()
+    return report, inserted is not None
+
+
+REPORT_SORTABLE = {
+    "period_start": ActivityReport.period_start,
+    "created_at": ActivityReport.created_at,
+}
+
+
+async def list_reports(session: AsyncSession, params: PageParams) -> Page:
+    return await paginate(
+        session,
+        select(ActivityReport),
+        params,
+        sortable=REPORT_SORTABLE,
+        default_sort="period_start",
+    )
+
+
+async def get_report(session: AsyncSession, report_id: uuid.UUID) -> ActivityReport:
+    report = await session.get(ActivityReport, report_id)
+    if report is None:
+        raise NotFound("No such report.")
+    return report
