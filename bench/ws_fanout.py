@@ -14,9 +14,6 @@ Latency is from just before ``PUBLISH`` (the moment `kit.events.dispatch` would 
 commit) to the client reading the frame; publisher and clients are this process, so one
 monotonic clock serves both. The clients share the machine's cores with the server, Redis and
 PostgreSQL, so the figures are an upper bound on what the server adds.
-
-Until ``polis.app.create_app`` installs ``/ws``, the benchmark serves the same app plus
-``install_realtime`` (tests/realtime/factory.py) beside `polis dev`, on its servers.
 """
 
 from __future__ import annotations
@@ -24,22 +21,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import signal
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 from redis.asyncio import Redis
-from tests.e2e.harness import free_port
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import InvalidStatus
 
 from bench.auth_load import _login, _pct
 from bench.harness import polis_dev
@@ -47,56 +36,6 @@ from bench.report import record, show
 
 CONNECT_CONCURRENCY = 50
 ROUND_TIMEOUT_SECONDS = 30.0
-
-
-async def _serves_ws(base: str) -> bool:
-    try:
-        async with connect(base.replace("http", "ws", 1) + "/ws?token=x") as ws:
-            await ws.recv()
-    except InvalidStatus:
-        return False
-    except Exception:
-        return True
-    return True
-
-
-@contextmanager
-def _realtime_api(data_dir: Path) -> Iterator[str]:
-    """The app with /ws installed, on the servers of the running `polis dev`."""
-    runtime = json.loads((data_dir / "servers.json").read_text())
-    port = free_port()
-    env = {
-        **os.environ,
-        "POLIS_ENV": "development",
-        "POLIS_DATA_DIR": str(data_dir),
-        "POLIS_DATABASE_URL": runtime["database_url"],
-        "POLIS_REDIS_URL": runtime["redis_url"],
-        "POLIS_RATE_LIMIT_ENABLED": "false",
-        "POLIS_LOG_LEVEL": "WARNING",
-    }
-    process = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "uvicorn", "tests.realtime.factory:create_app", "--factory"),
-            *("--port", str(port), "--no-access-log", "--log-level", "warning"),
-        ],
-        env=env,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert process.poll() is None, "the realtime API process stopped"
-            try:
-                if httpx.get(base + "/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)  # polling a process that is booting
-        yield base
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
 
 
 class Clients:
@@ -200,15 +139,7 @@ def main() -> None:
     ):
         data_dir = Path(scratch) / "data"
         redis_url = json.loads((data_dir / "servers.json").read_text())["redis_url"]
-        if asyncio.run(_serves_ws(base)):
-            results = asyncio.run(_run(base, redis_url, args.clients, args.members, args.rounds))
-            results["api"] = "polis dev"
-        else:
-            with _realtime_api(data_dir) as realtime_base:
-                results = asyncio.run(
-                    _run(realtime_base, redis_url, args.clients, args.members, args.rounds)
-                )
-            results["api"] = "tests.realtime.factory beside polis dev"
+        results = asyncio.run(_run(base, redis_url, args.clients, args.members, args.rounds))
     show("WebSocket fan-out: event per member channel", results["member"])
     show("WebSocket fan-out: broadcast", results["broadcast"])
     record("ws_fanout", **results)

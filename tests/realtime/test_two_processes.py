@@ -20,7 +20,6 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from websockets.asyncio.client import connect
 
-from polis.app import create_app
 from polis.audit.models import AuditLog
 from polis.auth.models import Device, UserDevice
 from polis.config import Settings
@@ -34,26 +33,8 @@ START_WAIT_SECONDS = 60.0
 PHONE = "+995555709901"
 
 
-def _serves_ws(settings: Settings) -> bool:
-    return any(getattr(route, "path", None) == "/ws" for route in create_app(settings).routes)
-
-
-def _command(settings: Settings, port: int) -> list[str]:
-    """`polis serve` once polis.app installs /ws; until then the same app through uvicorn."""
-    if _serves_ws(settings):
-        return [sys.executable, "-m", "polis", "serve", "--port", str(port)]
-    return [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "tests.realtime.factory:create_app",
-        "--factory",
-        "--port",
-        str(port),
-        "--no-access-log",
-        "--log-level",
-        "warning",
-    ]
+def _command(port: int) -> list[str]:
+    return [sys.executable, "-m", "polis", "serve", "--port", str(port)]
 
 
 @contextmanager
@@ -62,7 +43,7 @@ def api_process(settings: Settings, log: Path) -> Iterator[str]:
     root = Path(__file__).resolve().parents[2]
     with log.open("wb") as output:
         process = subprocess.Popen(
-            _command(settings, port),
+            _command(port),
             env=process_env(settings),
             cwd=root,
             stdout=output,
