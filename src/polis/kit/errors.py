@@ -69,6 +69,8 @@ class ErrorCode(Enum):
     CASE_WRONG_STATE = (3024, 409, "The case is not in a state that allows this.")
     APPEAL_WINDOW_CLOSED = (3025, 409, "The time to appeal this decision has passed.")
     DECISION_FINAL = (3026, 409, "This decision is final and cannot be appealed.")
+    # 3030: notification preferences (docs/notifications.md).
+    CHANNEL_NOT_ALLOWED = (3030, 422, "This notification type cannot be sent on this channel.")
     # 4xxx resources
     NOT_FOUND = (4001, 404, "The resource was not found.")
     ALREADY_EXISTS = (4002, 409, "The resource already exists.")

@@ -79,7 +79,8 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_request_id)
         except Exception:
-            log.exception("http.unhandled_exception", path=scope.get("path"))
+            # The route template, never the raw path: a path may carry a token or a phone.
+            log.exception("http.unhandled_exception", route=_route_template(scope))
             if not response_started:
                 await _send_internal_error(send_with_request_id)
             status = 500

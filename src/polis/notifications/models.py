@@ -7,14 +7,26 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy import (
+    ForeignKey,
+    Index,
+    PrimaryKeyConstraint,
+    String,
+    UniqueConstraint,
+    func,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
+from polis.kit import clock
 from polis.kit.db import Base, Timestamps, UUIDPrimaryKey
 from polis.users.models import pg_enum
 
 DEDUPE_KEY_MAX = 200
+# FCM registration tokens are about 160 characters; APNs and web push ones are shorter. The cap
+# keeps the unique index well inside a btree page.
+PUSH_TOKEN_MAX = 1024
 
 
 class NotificationType(enum.StrEnum):
@@ -88,3 +100,63 @@ Index(
     Notification.user_id,
     Notification.created_at.desc(),
 )
+
+
+class Channel(enum.StrEnum):
+    """A way a notification leaves the app. In-app notifications are always written."""
+
+    PUSH = "push"
+    EMAIL = "email"
+    SMS = "sms"
+
+
+class NotificationPreference(Base):
+    """A member's choice for one notification type on one channel.
+
+    No row means the default: every channel the type may use (``preferences.ALLOWED``) is on.
+    A row can only narrow that: a channel the type may not use is never stored as enabled.
+    """
+
+    __tablename__ = "notification_preferences"
+    __table_args__ = (PrimaryKeyConstraint("user_id", "type", "channel"),)
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+    )
+    type: Mapped[NotificationType] = mapped_column(
+        pg_enum(NotificationType, "notification_type"), nullable=False
+    )
+    channel: Mapped[Channel] = mapped_column(
+        pg_enum(Channel, "notification_channel"), nullable=False
+    )
+    enabled: Mapped[bool] = mapped_column(nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(
+        default=clock.now, onupdate=clock.now, server_default=func.now(), nullable=False
+    )
+
+
+class PushPlatform(enum.StrEnum):
+    IOS = "ios"
+    ANDROID = "android"
+    WEB = "web"
+
+
+class PushDevice(UUIDPrimaryKey, Base):
+    """A push token of a member's app. A token belongs to one member at a time: registering it
+    again (another member logged in on the phone) moves it. Tokens are never logged."""
+
+    __tablename__ = "push_devices"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    token: Mapped[str] = mapped_column(String(PUSH_TOKEN_MAX), nullable=False, unique=True)
+    platform: Mapped[PushPlatform] = mapped_column(
+        pg_enum(PushPlatform, "push_platform"), nullable=False
+    )
+    created_at: Mapped[datetime] = mapped_column(
+        default=clock.now, server_default=func.now(), nullable=False
+    )
+    last_seen_at: Mapped[datetime] = mapped_column(
+        default=clock.now, server_default=func.now(), nullable=False
+    )

@@ -5,20 +5,25 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import APIRouter, Depends, Header, Path, Query, Response
 
 from polis.auth.deps import AuthenticatedUser
 from polis.kit.deps import DbSession
 from polis.kit.envelope import ERROR_RESPONSES, Envelope, ok
 from polis.kit.pagination import Pagination, list_meta
 from polis.notifications import service, texts
-from polis.notifications.models import Notification, NotificationType
+from polis.notifications.models import PUSH_TOKEN_MAX, Notification, NotificationType
 from polis.notifications.schemas import (
     Deleted,
     MarkedRead,
     NotificationList,
     NotificationListMeta,
     NotificationOut,
+    PreferencesIn,
+    PreferencesOut,
+    PushDeviceIn,
+    PushDeviceOut,
+    TypePreferenceOut,
 )
 from polis.users.models import Language
 
@@ -70,6 +75,75 @@ async def list_notifications(
         data=[_out(notification, language) for notification in result.page.items],
         meta=NotificationListMeta(**meta.model_dump(), unread_count=result.unread_count),
     )
+
+
+def _preferences_out(items: list[service.TypePreference]) -> PreferencesOut:
+    return PreferencesOut(
+        items=[
+            TypePreferenceOut(type=item.type, allowed=item.allowed, enabled=item.enabled)
+            for item in items
+        ]
+    )
+
+
+@router.get(
+    "/preferences", response_model=Envelope[PreferencesOut], summary="My channel preferences"
+)
+async def get_preferences(user: AuthenticatedUser, session: DbSession) -> Envelope[PreferencesOut]:
+    """Every notification type with the channels it may use (``allowed``) and those the
+    member has on (``enabled``). In-app notifications are always written."""
+    return ok(_preferences_out(await service.preferences(session, user.id)))
+
+
+@router.put(
+    "/preferences", response_model=Envelope[PreferencesOut], summary="Change channel preferences"
+)
+async def put_preferences(
+    body: PreferencesIn, user: AuthenticatedUser, session: DbSession
+) -> Envelope[PreferencesOut]:
+    """Turn channels on or off per type; types and channels not named keep their state.
+    Turning on a channel the type may not use is 422/3030."""
+    changes = [
+        service.PreferenceChange(type=item.type, channel=item.channel, enabled=item.enabled)
+        for item in body.items
+    ]
+    return ok(_preferences_out(await service.set_preferences(session, user.id, changes)))
+
+
+@router.post(
+    "/devices",
+    response_model=Envelope[PushDeviceOut],
+    status_code=201,
+    summary="Register a push token",
+)
+async def register_device(
+    body: PushDeviceIn, user: AuthenticatedUser, session: DbSession, response: Response
+) -> Envelope[PushDeviceOut]:
+    """201 for a new token; 200 when the token was known (it now belongs to the caller)."""
+    registered = await service.register_device(session, user, body.token, body.platform)
+    if not registered.created:
+        response.status_code = 200
+    device = registered.device
+    return ok(
+        PushDeviceOut(
+            id=device.id,
+            platform=device.platform,
+            created_at=device.created_at,
+            last_seen_at=device.last_seen_at,
+        )
+    )
+
+
+@router.delete(
+    "/devices/{token}", response_model=Envelope[Deleted], summary="Unregister a push token"
+)
+async def unregister_device(
+    token: Annotated[str, Path(max_length=PUSH_TOKEN_MAX)],
+    user: AuthenticatedUser,
+    session: DbSession,
+) -> Envelope[Deleted]:
+    await service.unregister_device(session, user, token)
+    return ok(Deleted(deleted=True))
 
 
 @router.patch(

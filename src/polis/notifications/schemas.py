@@ -6,10 +6,15 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from polis.kit.envelope import ListEnvelope, ListMeta
-from polis.notifications.models import NotificationType
+from polis.notifications.models import (
+    PUSH_TOKEN_MAX,
+    Channel,
+    NotificationType,
+    PushPlatform,
+)
 
 
 class NotificationOut(BaseModel):
@@ -40,3 +45,45 @@ class MarkedRead(BaseModel):
 
 class Deleted(BaseModel):
     deleted: bool
+
+
+class TypePreferenceOut(BaseModel):
+    """One notification type: the channels it may use at all, and those the member has on."""
+
+    type: NotificationType
+    allowed: list[Channel]
+    enabled: list[Channel]
+
+
+class PreferencesOut(BaseModel):
+    items: list[TypePreferenceOut]
+
+
+class PreferenceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: NotificationType
+    channel: Channel
+    enabled: bool
+
+
+class PreferencesIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[PreferenceIn] = Field(max_length=3 * len(NotificationType))
+
+
+class PushDeviceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    token: str = Field(min_length=1, max_length=PUSH_TOKEN_MAX, pattern=r"^[\x21-\x7e]+$")
+    platform: PushPlatform
+
+
+class PushDeviceOut(BaseModel):
+    """A registered push device. The token is not echoed back: the app already has it."""
+
+    id: uuid.UUID
+    platform: PushPlatform
+    created_at: datetime
+    last_seen_at: datetime

@@ -15,15 +15,24 @@ from typing import Any
 from pydantic_core import to_jsonable_python
 from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy import delete as sql_delete
+from sqlalchemy import text as sql_text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from polis.kit import clock
-from polis.kit.errors import NotFound
+from polis.kit.errors import ErrorCode, NotFound, ValidationFailed
 from polis.kit.events import publish_event
 from polis.kit.pagination import Page, PageParams, paginate
 from polis.notifications import texts
-from polis.notifications.models import DEDUPE_KEY_MAX, Notification, NotificationType
+from polis.notifications.models import (
+    DEDUPE_KEY_MAX,
+    Channel,
+    Notification,
+    NotificationPreference,
+    NotificationType,
+    PushDevice,
+    PushPlatform,
+)
 from polis.users.models import Language, User
 
 NEW_EVENT = "notification.new"
@@ -176,3 +185,186 @@ async def delete(session: AsyncSession, user: User, notification_id: uuid.UUID) 
 def render(notification: Notification, language: Language) -> texts.RenderedText:
     """The text of ``notification`` in ``language``."""
     return texts.render(notification.type, notification.params, language)
+
+
+# --- channel preferences (docs/notifications.md) -------------------------------------------
+
+# SMS costs money and is trusted more than push: it carries only security messages (and, once
+# the SOS domain adds its types, critical SOS ones). DESIGN.md §3.8.
+SECURITY_TYPES: frozenset[NotificationType] = frozenset(
+    {NotificationType.NEW_DEVICE_LOGIN, NotificationType.SESSION_REVOKED}
+)
+_EVERYWHERE = frozenset({Channel.PUSH, Channel.EMAIL, Channel.SMS})
+_NO_SMS = frozenset({Channel.PUSH, Channel.EMAIL})
+# The channels each type may use at all, and its default: all of them on. A member's choices
+# only turn some of them off.
+ALLOWED: dict[NotificationType, frozenset[Channel]] = {
+    notification_type: _EVERYWHERE if notification_type in SECURITY_TYPES else _NO_SMS
+    for notification_type in NotificationType
+}
+
+
+@dataclass(frozen=True)
+class PreferenceChange:
+    type: NotificationType
+    channel: Channel
+    enabled: bool
+
+
+@dataclass(frozen=True)
+class TypePreference:
+    type: NotificationType
+    allowed: list[Channel]
+    enabled: list[Channel]
+
+
+def _ordered(channels: set[Channel] | frozenset[Channel]) -> list[Channel]:
+    return [channel for channel in Channel if channel in channels]
+
+
+async def _disabled(
+    session: AsyncSession, user_id: uuid.UUID
+) -> dict[NotificationType, set[Channel]]:
+    rows = await session.execute(
+        select(NotificationPreference.type, NotificationPreference.channel).where(
+            NotificationPreference.user_id == user_id,
+            NotificationPreference.enabled.is_(False),
+        )
+    )
+    disabled: dict[NotificationType, set[Channel]] = {}
+    for notification_type, channel in rows:
+        disabled.setdefault(notification_type, set()).add(channel)
+    return disabled
+
+
+async def preferences(session: AsyncSession, user_id: uuid.UUID) -> list[TypePreference]:
+    """Every notification type, the channels it may use and those the member has on."""
+    disabled = await _disabled(session, user_id)
+    return [
+        TypePreference(
+            type=notification_type,
+            allowed=_ordered(allowed),
+            enabled=_ordered(allowed - disabled.get(notification_type, set())),
+        )
+        for notification_type, allowed in ALLOWED.items()
+    ]
+
+
+async def channels_for(
+    session: AsyncSession, user_id: uuid.UUID, notification_type: NotificationType
+) -> set[str]:
+    """The channels a ``notification_type`` notification goes out on for this member: those
+    the type may use, less those the member turned off. The delivery outbox asks this."""
+    rows = await session.scalars(
+        select(NotificationPreference.channel).where(
+            NotificationPreference.user_id == user_id,
+            NotificationPreference.type == notification_type,
+            NotificationPreference.enabled.is_(False),
+        )
+    )
+    disabled = set(rows.all())
+    return {channel.value for channel in ALLOWED[notification_type] - disabled}
+
+
+async def set_preferences(
+    session: AsyncSession, user_id: uuid.UUID, changes: list[PreferenceChange]
+) -> list[TypePreference]:
+    """Save the member's choices (all or none) and return the new state.
+
+    Turning on a channel the type may not use is refused (3030); turning it off is already
+    true and stores nothing. The same type and channel twice in one request is refused.
+    """
+    seen: set[tuple[NotificationType, Channel]] = set()
+    for change in changes:
+        key = (change.type, change.channel)
+        if key in seen:
+            raise ValidationFailed(
+                f"{change.type.value}/{change.channel.value} is named more than once.",
+                details={"type": change.type.value, "channel": change.channel.value},
+            )
+        seen.add(key)
+        if change.enabled and change.channel not in ALLOWED[change.type]:
+            raise ValidationFailed(
+                f"{change.type.value} notifications are never sent by {change.channel.value}.",
+                details={
+                    "type": change.type.value,
+                    "channel": change.channel.value,
+                    "allowed": [channel.value for channel in _ordered(ALLOWED[change.type])],
+                },
+                error=ErrorCode.CHANNEL_NOT_ALLOWED,
+            )
+    rows = [
+        {"user_id": user_id, "type": c.type, "channel": c.channel, "enabled": c.enabled}
+        for c in changes
+        if c.channel in ALLOWED[c.type]
+    ]
+    if rows:
+        statement = insert(NotificationPreference).values(rows)
+        await session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["user_id", "type", "channel"],
+                set_={"enabled": statement.excluded.enabled, "updated_at": clock.now()},
+            )
+        )
+    return await preferences(session, user_id)
+
+
+# --- push devices ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RegisteredDevice:
+    device: PushDevice
+    created: bool
+
+
+async def register_device(
+    session: AsyncSession, user: User, token: str, platform: PushPlatform
+) -> RegisteredDevice:
+    """Register ``token`` for ``user``. The same token again, from anyone, moves it to
+    ``user`` and refreshes ``last_seen_at``: one phone, the member logged in on it now."""
+    now = clock.now()
+    statement = insert(PushDevice).values(
+        id=uuid.uuid4(),
+        user_id=user.id,
+        token=token,
+        platform=platform,
+        created_at=now,
+        last_seen_at=now,
+    )
+    row = (
+        await session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[PushDevice.token],
+                set_={
+                    "user_id": statement.excluded.user_id,
+                    "platform": statement.excluded.platform,
+                    "last_seen_at": statement.excluded.last_seen_at,
+                },
+            )
+            # xmax is 0 only for a row this statement inserted.
+            .returning(PushDevice, sql_text("xmax = 0"))
+            .execution_options(populate_existing=True)
+        )
+    ).one()
+    return RegisteredDevice(device=row[0], created=bool(row[1]))
+
+
+async def unregister_device(session: AsyncSession, user: User, token: str) -> None:
+    """Remove one of ``user``'s push tokens; anyone else's is looked up as missing (404)."""
+    deleted = await session.scalar(
+        sql_delete(PushDevice)
+        .where(PushDevice.token == token, PushDevice.user_id == user.id)
+        .returning(PushDevice.id)
+    )
+    if deleted is None:
+        raise NotFound("No such push device.")
+
+
+async def remove_unregistered(session: AsyncSession, token: str) -> bool:
+    """Forget a token the push provider rejects as unregistered; True when one was removed.
+    The FCM client calls this; the token may already be gone (a race with the member)."""
+    deleted = await session.scalar(
+        sql_delete(PushDevice).where(PushDevice.token == token).returning(PushDevice.id)
+    )
+    return deleted is not None
