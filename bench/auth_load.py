@@ -16,14 +16,12 @@ import asyncio
 import re
 import shutil
 import statistics
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
 
-from bench.harness import polis_dev
+from bench.harness import scratch_polis_dev
 from bench.health_load import _wrk
 from bench.report import record, show
 
@@ -129,12 +127,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--me-concurrency", type=int, default=32)
     args = parser.parse_args()
-    with (
-        tempfile.TemporaryDirectory(prefix="polis-bench-") as scratch,
-        polis_dev(
-            Path(scratch) / "data", POLIS_RATE_LIMIT_ENABLED="false", POLIS_LOG_LEVEL="WARNING"
-        ) as (base, _),
-    ):
+    with scratch_polis_dev() as (base, _):
         logins, token = asyncio.run(_logins(base, args.logins, args.concurrency))
         if shutil.which("wrk"):
             me = _wrk(base, args.seconds, args.me_concurrency, path="/api/v1/users/me", token=token)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,3 +20,16 @@ def polis_dev(data_dir: Path, **env: str) -> Iterator[tuple[str, float]]:
         yield run.base, run.wait_healthy()
     finally:
         run.stop(signal.SIGINT)
+
+
+@contextmanager
+def scratch_polis_dev() -> Iterator[tuple[str, Path]]:
+    """`polis dev` in a throw-away data folder with rate limits off (a benchmark sends from one
+    address): yields (base URL, data folder, whose servers.json names its servers)."""
+    with tempfile.TemporaryDirectory(prefix="polis-bench-") as scratch:
+        data_dir = Path(scratch) / "data"
+        with polis_dev(data_dir, POLIS_RATE_LIMIT_ENABLED="false", POLIS_LOG_LEVEL="WARNING") as (
+            base,
+            _,
+        ):
+            yield base, data_dir

@@ -33,18 +33,16 @@ import json
 import secrets
 import shutil
 import statistics
-import tempfile
 import time
 import uuid
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 from redis.asyncio import Redis
 
-from bench.harness import polis_dev
+from bench.harness import scratch_polis_dev
 from bench.health_load import _wrk
 from bench.report import record, show
 from polis.auth.models import AuthSession, Device
@@ -278,39 +276,34 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     args = parser.parse_args()
     import_all_models()
-    with tempfile.TemporaryDirectory(prefix="polis-bench-") as scratch:
-        data_dir = Path(scratch) / "data"
-        with polis_dev(data_dir, POLIS_RATE_LIMIT_ENABLED="false", POLIS_LOG_LEVEL="WARNING") as (
-            base,
-            _,
-        ):
-            runtime = json.loads((data_dir / "servers.json").read_text())
-            dsn = _asyncpg_dsn(runtime["database_url"])
-            # The dev secrets (token signing key) come from <data_dir>/secrets.json.
-            settings = Settings(
-                data_dir=data_dir,
-                database_url=runtime["database_url"],
-                redis_url=runtime["redis_url"],
-                _env_file=None,
-            )
-            data = asyncio.run(_seed(dsn, args.members))
-            sweeps: dict[str, Any] = {}
-            formed, sweeps["sweep_ormotsdaateulis_s"] = _timed_sweep(settings)
-            sweeps["formed_ormotsdaateulis"] = formed
-            asyncio.run(_lead(dsn, "ormotsdaateuli"))
-            formed, sweeps["sweep_aseulis_s"] = _timed_sweep(settings)
-            sweeps["formed_aseulis"] = formed
-            asyncio.run(_lead(dsn, "aseuli"))
-            formed, sweeps["sweep_ataseulis_s"] = _timed_sweep(settings)
-            sweeps["formed_ataseulis"] = formed
-            asyncio.run(_lead(dsn, "ataseuli"))
-            formed, sweeps["sweep_settled_s"] = _timed_sweep(settings)
-            sweeps["formed_settled"] = formed
-            levels = asyncio.run(_levels(dsn))
-            token, _ = asyncio.run(_token_for_deepest_leader(settings))
-            probe = asyncio.run(_cold_territories(base, token, runtime["redis_url"]))
-            position = _load(base, MY_POSITION, token, args.seconds, args.concurrency)
-            territories = _load(base, TERRITORIES, token, args.seconds, args.concurrency)
+    with scratch_polis_dev() as (base, data_dir):
+        runtime = json.loads((data_dir / "servers.json").read_text())
+        dsn = _asyncpg_dsn(runtime["database_url"])
+        # The dev secrets (token signing key) come from <data_dir>/secrets.json.
+        settings = Settings(
+            data_dir=data_dir,
+            database_url=runtime["database_url"],
+            redis_url=runtime["redis_url"],
+            _env_file=None,
+        )
+        data = asyncio.run(_seed(dsn, args.members))
+        sweeps: dict[str, Any] = {}
+        formed, sweeps["sweep_ormotsdaateulis_s"] = _timed_sweep(settings)
+        sweeps["formed_ormotsdaateulis"] = formed
+        asyncio.run(_lead(dsn, "ormotsdaateuli"))
+        formed, sweeps["sweep_aseulis_s"] = _timed_sweep(settings)
+        sweeps["formed_aseulis"] = formed
+        asyncio.run(_lead(dsn, "aseuli"))
+        formed, sweeps["sweep_ataseulis_s"] = _timed_sweep(settings)
+        sweeps["formed_ataseulis"] = formed
+        asyncio.run(_lead(dsn, "ataseuli"))
+        formed, sweeps["sweep_settled_s"] = _timed_sweep(settings)
+        sweeps["formed_settled"] = formed
+        levels = asyncio.run(_levels(dsn))
+        token, _ = asyncio.run(_token_for_deepest_leader(settings))
+        probe = asyncio.run(_cold_territories(base, token, runtime["redis_url"]))
+        position = _load(base, MY_POSITION, token, args.seconds, args.concurrency)
+        territories = _load(base, TERRITORIES, token, args.seconds, args.concurrency)
     show("seed (bulk SQL)", data)
     show("hierarchy sweep (run_sweep), seconds per pass", sweeps)
     show("units per level after the sweeps", levels)

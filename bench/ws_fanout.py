@@ -21,9 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -31,7 +29,7 @@ from redis.asyncio import Redis
 from websockets.asyncio.client import ClientConnection, connect
 
 from bench.auth_load import _login, _pct
-from bench.harness import polis_dev
+from bench.harness import scratch_polis_dev
 from bench.report import record, show
 
 CONNECT_CONCURRENCY = 50
@@ -131,13 +129,7 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=30)
     args = parser.parse_args()
-    with (
-        tempfile.TemporaryDirectory(prefix="polis-bench-") as scratch,
-        polis_dev(
-            Path(scratch) / "data", POLIS_RATE_LIMIT_ENABLED="false", POLIS_LOG_LEVEL="WARNING"
-        ) as (base, _),
-    ):
-        data_dir = Path(scratch) / "data"
+    with scratch_polis_dev() as (base, data_dir):
         redis_url = json.loads((data_dir / "servers.json").read_text())["redis_url"]
         results = asyncio.run(_run(base, redis_url, args.clients, args.members, args.rounds))
     show("WebSocket fan-out: event per member channel", results["member"])

@@ -291,7 +291,7 @@ async def list_territories(
     )
 
 
-def _subtree(root_ids: Sequence[uuid.UUID]) -> Any:
+def subtree(root_ids: Sequence[uuid.UUID]) -> Any:
     """A recursive CTE of (root_id, id): each root and every territory below it."""
     tree = (
         select(Territory.id.label("root_id"), Territory.id.label("id"))
@@ -318,7 +318,7 @@ async def member_counts(
     """Verified members living in each territory or anywhere below it."""
     if not territory_ids:
         return {}
-    tree = _subtree(territory_ids)
+    tree = subtree(territory_ids)
     rows = await session.execute(
         select(tree.c.root_id, func.count(User.id))
         .join(User, User.territory_id == tree.c.id)
@@ -336,7 +336,7 @@ async def ateuli_counts(
     anywhere below it, in one query."""
     if not territory_ids:
         return {}
-    tree = _subtree(territory_ids)
+    tree = subtree(territory_ids)
     rows = await session.execute(
         select(tree.c.root_id, func.count(Unit.id))
         .join(Unit, Unit.territory_id == tree.c.id)
@@ -353,7 +353,7 @@ def _live_ateuli() -> ColumnElement[bool]:
 
 def members_statement(territory: Territory) -> Select[Any]:
     """Verified members living in ``territory`` or below it, as a statement to page or count."""
-    tree = _subtree([territory.id])
+    tree = subtree([territory.id])
     return select(User).where(_verified(), User.territory_id.in_(select(tree.c.id)))
 
 
@@ -382,7 +382,7 @@ async def list_ateulis(session: AsyncSession, territory: Territory, params: Page
     Sortable by ``created_at`` (default), ``member_count`` and ``name``; the leaders of the page
     come in one more query.
     """
-    tree = _subtree([territory.id])
+    tree = subtree([territory.id])
     statement = select(Unit).where(_live_ateuli(), Unit.territory_id.in_(select(tree.c.id)))
     page = await paginate(
         session,
@@ -426,7 +426,7 @@ class TerritoryStatistics:
 
 async def statistics(session: AsyncSession, territory: Territory) -> TerritoryStatistics:
     """Verified members by role and status, units, and the territories below ``territory``."""
-    tree = _subtree([territory.id])
+    tree = subtree([territory.id])
     row = (
         await session.execute(
             select(

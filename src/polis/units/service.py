@@ -29,6 +29,7 @@ from polis.kit.errors import (
 from polis.kit.pagination import Page, PageParams, paginate
 from polis.notifications.models import NotificationType
 from polis.notifications.service import notify
+from polis.territories import service as territories
 from polis.territories.models import Territory, TerritoryType
 from polis.units import hierarchy
 from polis.units.models import (
@@ -187,14 +188,6 @@ async def members_of(session: AsyncSession, unit: Unit, params: PageParams) -> P
 # --- the hierarchy, read -------------------------------------------------------------------
 
 
-async def territory_and_descendants(
-    session: AsyncSession, territory_id: uuid.UUID
-) -> set[uuid.UUID]:
-    """``territory_id`` and every territory under it."""
-    places = await hierarchy.territory_map(session)
-    return {tid for tid in places if territory_id in hierarchy.ancestors(places, tid)}
-
-
 async def list_units(
     session: AsyncSession,
     level: UnitLevel,
@@ -206,8 +199,8 @@ async def list_units(
     """One page of units of ``level``; ``territory_id`` matches it and its descendants."""
     statement = select(Unit).where(Unit.level == level)
     if territory_id is not None:
-        within = await territory_and_descendants(session, territory_id)
-        statement = statement.where(Unit.territory_id.in_(within))
+        tree = territories.subtree([territory_id])
+        statement = statement.where(Unit.territory_id.in_(select(tree.c.id)))
     if status is not None:
         statement = statement.where(Unit.status == status)
     return await paginate(
