@@ -20,7 +20,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager, context
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import httpx
 import pytest
@@ -301,6 +301,27 @@ def make_client(settings: Settings) -> AppFactory:
             yield http
 
     return factory
+
+
+# --- answers -------------------------------------------------------------------------------
+
+
+def envelope_body(response: httpx.Response, status: int = 200) -> dict[str, Any]:
+    """The envelope of ``response``, after checking its status, success flag and request id."""
+    assert response.status_code == status, response.text
+    body: dict[str, Any] = response.json()
+    assert body["success"] is (status < 400)
+    assert body["meta"]["request_id"] == response.headers["x-request-id"]
+    return body
+
+
+def envelope_error(response: httpx.Response, status: int, code: int) -> dict[str, Any]:
+    """The ``error`` of a failure envelope with this status and code (and no ``data``)."""
+    body = envelope_body(response, status)
+    assert body["error"]["code"] == code
+    assert "data" not in body
+    error: dict[str, Any] = body["error"]
+    return error
 
 
 # --- members -------------------------------------------------------------------------------

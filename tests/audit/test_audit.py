@@ -28,7 +28,7 @@ from polis.kit.deps import DbSession
 from polis.kit.envelope import Envelope, ok
 from polis.kit.http import client_ip
 from polis.users.models import User, UserRole
-from tests.conftest import Member, app_client, make_member
+from tests.conftest import Member, app_client, envelope_body, envelope_error, make_member
 
 URL = "/api/v1/admin/audit-logs"
 # In the past: PyJWT checks that "iat" is not in the future against the real clock.
@@ -58,22 +58,6 @@ async def admin(db_session: AsyncSession, settings: Settings) -> Member:
 async def member(db_session: AsyncSession, settings: Settings) -> Member:
     clock.freeze(START)
     return await make_member(db_session, settings, _phone(51))
-
-
-def _body(response: httpx.Response, status: int = 200) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body: dict[str, Any] = response.json()
-    assert body["success"] is (status < 400)
-    assert body["meta"]["request_id"] == response.headers["x-request-id"]
-    return body
-
-
-def _error(response: httpx.Response, status: int, code: int) -> dict[str, Any]:
-    body = _body(response, status)
-    assert body["error"]["code"] == code
-    assert "data" not in body
-    error: dict[str, Any] = body["error"]
-    return error
 
 
 async def _stored(session: AsyncSession, entry_id: uuid.UUID) -> dict[str, Any]:
@@ -302,7 +286,7 @@ async def test_a_record_made_in_a_request_carries_its_request_id(
             "/api/v1/record-test", headers={"X-Request-ID": "abc-123", "User-Agent": "PolisApp/2"}
         )
 
-    entry_id = uuid.UUID(_body(response)["data"])
+    entry_id = uuid.UUID(envelope_body(response)["data"])
     stored = await _stored(db_session, entry_id)
     assert stored["request_id"] == "abc-123"
     assert stored["ip_address"] == "203.0.113.7"
@@ -350,7 +334,7 @@ async def trail(db_session: AsyncSession, admin: Member, member: Member) -> Trai
 async def test_admins_see_the_log_newest_first(
     http: httpx.AsyncClient, admin: Member, trail: Trail
 ) -> None:
-    body = _body(await http.get(URL, headers=admin.headers))
+    body = envelope_body(await http.get(URL, headers=admin.headers))
 
     assert [item["id"] for item in body["data"]] == trail.ids(5, 4, 3, 2, 1, 0)
     first = body["data"][-1]
@@ -394,7 +378,7 @@ async def test_filters_narrow_the_log(
     params: dict[str, str],
     expected: list[int],
 ) -> None:
-    body = _body(await http.get(URL, headers=admin.headers, params=params))
+    body = envelope_body(await http.get(URL, headers=admin.headers, params=params))
 
     assert [item["id"] for item in body["data"]] == trail.ids(*expected)
     assert body["meta"]["total"] == len(expected)
@@ -403,17 +387,17 @@ async def test_filters_narrow_the_log(
 async def test_filter_by_actor_and_page(
     http: httpx.AsyncClient, admin: Member, member: Member, trail: Trail
 ) -> None:
-    mine = _body(
+    mine = envelope_body(
         await http.get(URL, headers=admin.headers, params={"actor_id": str(member.user.id)})
     )
-    admins_page_2 = _body(
+    admins_page_2 = envelope_body(
         await http.get(
             URL,
             headers=admin.headers,
             params={"actor_id": str(admin.user.id), "per_page": 2, "page": 2},
         )
     )
-    oldest_first = _body(
+    oldest_first = envelope_body(
         await http.get(URL, headers=admin.headers, params={"sort_order": "asc", "per_page": 3})
     )
 
@@ -443,13 +427,13 @@ async def test_filter_by_actor_and_page(
 async def test_bad_filters_are_422(
     http: httpx.AsyncClient, admin: Member, params: dict[str, str], field: str
 ) -> None:
-    error = _error(await http.get(URL, headers=admin.headers, params=params), 422, 2002)
+    error = envelope_error(await http.get(URL, headers=admin.headers, params=params), 422, 2002)
 
     assert [e["field"] for e in error["details"]["errors"]] == [field]
 
 
 async def test_an_unknown_sort_is_422(http: httpx.AsyncClient, admin: Member) -> None:
-    error = _error(
+    error = envelope_error(
         await http.get(URL, headers=admin.headers, params={"sort_by": "action"}), 422, 2002
     )
 
@@ -461,7 +445,7 @@ async def test_a_member_who_is_not_an_admin_is_refused(
 ) -> None:
     before = await _count(db_session)
 
-    _error(await http.get(URL, headers=member.headers), 403, 1004)
+    envelope_error(await http.get(URL, headers=member.headers), 403, 1004)
 
     assert await _count(db_session) == before
 
@@ -474,6 +458,6 @@ async def test_the_log_needs_an_access_token(
 ) -> None:
     before = await _count(db_session)
 
-    _error(await http.get(URL, headers=headers), 401, 1003)
+    envelope_error(await http.get(URL, headers=headers), 401, 1003)
 
     assert await _count(db_session) == before

@@ -30,7 +30,7 @@ from polis.notifications.models import Notification, NotificationType
 from polis.notifications.router import router as notifications_router
 from polis.users.models import Language, User, UserRole
 from polis.users.service import get_or_create_by_phone
-from tests.conftest import Member, app_client, make_member
+from tests.conftest import Member, app_client, envelope_body, envelope_error, make_member
 
 URL = "/api/v1/notifications"
 # In the past: PyJWT checks that "iat" is not in the future against the real clock.
@@ -85,22 +85,6 @@ async def _notify(
     return notification
 
 
-def _body(response: httpx.Response, status: int = 200) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body: dict[str, Any] = response.json()
-    assert body["success"] is (status < 400)
-    assert body["meta"]["request_id"] == response.headers["x-request-id"]
-    return body
-
-
-def _error(response: httpx.Response, status: int, code: int) -> dict[str, Any]:
-    body = _body(response, status)
-    assert body["error"]["code"] == code
-    assert "data" not in body
-    error: dict[str, Any] = body["error"]
-    return error
-
-
 def _page_meta(body: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in body["meta"].items() if k not in {"timestamp", "request_id"}}
 
@@ -140,10 +124,14 @@ async def test_list_filters_by_unread_and_type_and_carries_the_unread_count(
     await _notify(db_session, bob)
     await _notify(db_session, bob, NotificationType.ROLE_CHANGED)
 
-    everything = _body(await http.get(URL, headers=alice.headers))
-    unread = _body(await http.get(URL, headers=alice.headers, params={"unread_only": "true"}))
-    roles = _body(await http.get(URL, headers=alice.headers, params={"type": "role_changed"}))
-    unread_roles = _body(
+    everything = envelope_body(await http.get(URL, headers=alice.headers))
+    unread = envelope_body(
+        await http.get(URL, headers=alice.headers, params={"unread_only": "true"})
+    )
+    roles = envelope_body(
+        await http.get(URL, headers=alice.headers, params={"type": "role_changed"})
+    )
+    unread_roles = envelope_body(
         await http.get(
             URL, headers=alice.headers, params={"type": "role_changed", "unread_only": "true"}
         )
@@ -191,8 +179,10 @@ async def test_pages_carry_the_list_meta_and_the_unread_count(
 ) -> None:
     made = [await _notify(db_session, alice, read=i == 0) for i in range(5)]
 
-    second = _body(await http.get(URL, headers=alice.headers, params={"per_page": 2, "page": 2}))
-    oldest_first = _body(
+    second = envelope_body(
+        await http.get(URL, headers=alice.headers, params={"per_page": 2, "page": 2})
+    )
+    oldest_first = envelope_body(
         await http.get(
             URL, headers=alice.headers, params={"sort_by": "created_at", "sort_order": "asc"}
         )
@@ -215,7 +205,7 @@ async def test_pages_carry_the_list_meta_and_the_unread_count(
 async def test_an_empty_list_has_no_pages_and_nothing_unread(
     http: httpx.AsyncClient, alice: Member
 ) -> None:
-    body = _body(await http.get(URL, headers=alice.headers))
+    body = envelope_body(await http.get(URL, headers=alice.headers))
 
     assert body["data"] == []
     assert _page_meta(body) == {
@@ -247,7 +237,7 @@ async def test_bad_list_parameters_are_422(
 ) -> None:
     await _notify(db_session, alice)
 
-    error = _error(await http.get(URL, headers=alice.headers, params=params), 422, 2002)
+    error = envelope_error(await http.get(URL, headers=alice.headers, params=params), 422, 2002)
 
     if expected is not None:
         assert error["details"] == expected
@@ -284,8 +274,8 @@ async def test_texts_use_accept_language_else_the_saved_language(
     notification = await _notify(db_session, member)
     headers = {**member.headers, **({"Accept-Language": header} if header else {})}
 
-    listed = _body(await http.get(URL, headers=headers))
-    marked = _body(await http.patch(f"{URL}/{notification.id}/read", headers=headers))
+    listed = envelope_body(await http.get(URL, headers=headers))
+    marked = envelope_body(await http.patch(f"{URL}/{notification.id}/read", headers=headers))
 
     assert listed["data"][0]["title"] == title
     assert marked["data"]["title"] == title
@@ -302,10 +292,10 @@ async def test_mark_read_sets_read_at_once(
     other = await _notify(db_session, alice)
     read_time = clock.advance(timedelta(minutes=5))
 
-    first = _body(await http.patch(f"{URL}/{notification.id}/read", headers=alice.headers))
+    first = envelope_body(await http.patch(f"{URL}/{notification.id}/read", headers=alice.headers))
     clock.advance(timedelta(minutes=5))
-    again = _body(await http.patch(f"{URL}/{notification.id}/read", headers=alice.headers))
-    listed = _body(await http.get(URL, headers=alice.headers))
+    again = envelope_body(await http.patch(f"{URL}/{notification.id}/read", headers=alice.headers))
+    listed = envelope_body(await http.get(URL, headers=alice.headers))
 
     assert first["data"]["id"] == str(notification.id)
     assert first["data"]["read_at"] == "2025-03-01T09:07:00Z"
@@ -328,8 +318,8 @@ async def test_mark_all_read_marks_only_the_callers_unread(
     response = await http.post(f"{URL}/mark-all-read", headers=alice.headers)
     again = await http.post(f"{URL}/mark-all-read", headers=alice.headers)
 
-    assert _body(response)["data"] == {"updated": 3}
-    assert _body(again)["data"] == {"updated": 0}
+    assert envelope_body(response)["data"] == {"updated": 3}
+    assert envelope_body(again)["data"] == {"updated": 0}
     assert [await _read_at(db_session, n.id) for n in mine] == [marked_at] * 3
     assert await _read_at(db_session, already.id) == first_read
     assert [await _read_at(db_session, n.id) for n in theirs] == [None, None]
@@ -344,11 +334,11 @@ async def test_delete_removes_the_row(
     response = await http.delete(f"{URL}/{notification.id}", headers=alice.headers)
     again = await http.delete(f"{URL}/{notification.id}", headers=alice.headers)
 
-    assert _body(response)["data"] == {"deleted": True}
+    assert envelope_body(response)["data"] == {"deleted": True}
     assert not await _exists(db_session, notification.id)
     assert await _exists(db_session, kept.id)
     # Deleting what is gone is 404.
-    _error(again, 404, 4001)
+    envelope_error(again, 404, 4001)
 
 
 async def test_someone_elses_notification_is_not_found(
@@ -357,15 +347,19 @@ async def test_someone_elses_notification_is_not_found(
     notification = await _notify(db_session, alice)
     unknown = uuid.uuid4()
 
-    foreign_read = _error(
+    foreign_read = envelope_error(
         await http.patch(f"{URL}/{notification.id}/read", headers=bob.headers), 404, 4001
     )
-    foreign_delete = _error(
+    foreign_delete = envelope_error(
         await http.delete(f"{URL}/{notification.id}", headers=bob.headers), 404, 4001
     )
-    unknown_read = _error(await http.patch(f"{URL}/{unknown}/read", headers=bob.headers), 404, 4001)
-    unknown_delete = _error(await http.delete(f"{URL}/{unknown}", headers=bob.headers), 404, 4001)
-    bobs_all = _body(await http.post(f"{URL}/mark-all-read", headers=bob.headers))
+    unknown_read = envelope_error(
+        await http.patch(f"{URL}/{unknown}/read", headers=bob.headers), 404, 4001
+    )
+    unknown_delete = envelope_error(
+        await http.delete(f"{URL}/{unknown}", headers=bob.headers), 404, 4001
+    )
+    bobs_all = envelope_body(await http.post(f"{URL}/mark-all-read", headers=bob.headers))
 
     # Someone else's notification answers exactly like one that does not exist.
     assert foreign_read == unknown_read
@@ -381,7 +375,7 @@ async def test_an_id_that_is_not_a_uuid_is_422(
 ) -> None:
     path = f"{URL}/not-a-uuid/read" if method == "PATCH" else f"{URL}/not-a-uuid"
 
-    error = _error(await http.request(method, path, headers=alice.headers), 422, 2002)
+    error = envelope_error(await http.request(method, path, headers=alice.headers), 422, 2002)
 
     assert [e["field"] for e in error["details"]["errors"]] == ["path.notification_id"]
 
@@ -405,7 +399,7 @@ async def test_every_route_needs_an_access_token(
     ]
 
     for response in responses:
-        _error(response, 401, 1003)
+        envelope_error(response, 401, 1003)
     assert await _exists(db_session, notification.id)
     assert await _read_at(db_session, notification.id) is None
 
@@ -584,7 +578,7 @@ async def test_the_event_is_published_after_commit(
 
     async with app_client(settings, db_session, _event_router(pubsub, seen)) as client:
         response = await client.post("/api/v1/notify-test", params={"user_id": str(bob.user.id)})
-        notification_id = _body(response)["data"]
+        notification_id = envelope_body(response)["data"]
         message = await _next_message(pubsub)
 
     assert seen == [None]
@@ -617,7 +611,7 @@ async def test_a_rollback_drops_the_event_and_the_row(
         response = await client.post(
             "/api/v1/notify-test", params={"user_id": str(alice.user.id), "fail": "true"}
         )
-        _error(response, 409, 4002)
+        envelope_error(response, 409, 4002)
         message = await _next_message(pubsub, wait_seconds=0.5)
 
     assert seen == [None]

@@ -22,7 +22,7 @@ from polis.notifications.models import (
     PushDevice,
     PushPlatform,
 )
-from tests.conftest import Member, app_client, make_member
+from tests.conftest import Member, app_client, envelope_error, make_member
 
 PREFERENCES = "/api/v1/notifications/preferences"
 DEVICES = "/api/v1/notifications/devices"
@@ -56,15 +56,6 @@ def _data(response: httpx.Response, status: int = 200) -> Any:
     body = response.json()
     assert body["success"] is True
     return body["data"]
-
-
-def _error(response: httpx.Response, status: int, code: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["success"] is False
-    assert body["error"]["code"] == code
-    error: dict[str, Any] = body["error"]
-    return error
 
 
 def _by_type(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -111,7 +102,7 @@ async def test_every_route_needs_a_token(
     http: httpx.AsyncClient, method: str, url: str, body: dict[str, Any] | None
 ) -> None:
     response = await http.request(method, url, json=body)
-    _error(response, 401, 1003)
+    envelope_error(response, 401, 1003)
 
 
 # --- preferences -----------------------------------------------------------------------------
@@ -215,7 +206,7 @@ async def test_enabling_a_channel_the_type_may_not_use_is_refused_and_nothing_is
             ]
         },
     )
-    error = _error(response, 422, 3030)
+    error = envelope_error(response, 422, 3030)
     assert error["details"] == {
         "type": "role_changed",
         "channel": "sms",
@@ -266,7 +257,7 @@ async def test_bad_preference_bodies_are_refused(
     body: dict[str, Any],
     code: int,
 ) -> None:
-    _error(await http.put(PREFERENCES, headers=alice.headers, json=body), 422, code)
+    envelope_error(await http.put(PREFERENCES, headers=alice.headers, json=body), 422, code)
     assert await _stored(db_session, alice) == {}
 
 
@@ -326,7 +317,7 @@ async def test_a_token_registered_by_another_member_moves_to_them(
         TOKEN: (bob.user.id, PushPlatform.IOS, START, START + timedelta(minutes=5))
     }
     # Alice no longer owns it.
-    _error(await http.delete(f"{DEVICES}/{TOKEN}", headers=alice.headers), 404, 4001)
+    envelope_error(await http.delete(f"{DEVICES}/{TOKEN}", headers=alice.headers), 404, 4001)
 
 
 async def test_a_member_may_have_several_devices(
@@ -359,7 +350,7 @@ async def test_bad_device_bodies_are_refused(
     body: dict[str, Any],
     code: int,
 ) -> None:
-    _error(await http.post(DEVICES, headers=alice.headers, json=body), 422, code)
+    envelope_error(await http.post(DEVICES, headers=alice.headers, json=body), 422, code)
     assert await _devices(db_session) == {}
 
 
@@ -374,7 +365,7 @@ async def test_the_owner_deletes_a_token(
     }
     assert set(await _devices(db_session)) == {OTHER_TOKEN}
     # Gone is gone.
-    _error(await http.delete(f"{DEVICES}/{TOKEN}", headers=alice.headers), 404, 4001)
+    envelope_error(await http.delete(f"{DEVICES}/{TOKEN}", headers=alice.headers), 404, 4001)
 
 
 async def test_someone_elses_token_is_not_found_and_stays(
@@ -384,7 +375,7 @@ async def test_someone_elses_token_is_not_found_and_stays(
         await http.post(DEVICES, headers=alice.headers, json={"token": TOKEN, "platform": "ios"}),
         201,
     )
-    _error(await http.delete(f"{DEVICES}/{TOKEN}", headers=bob.headers), 404, 4001)
+    envelope_error(await http.delete(f"{DEVICES}/{TOKEN}", headers=bob.headers), 404, 4001)
     assert await _devices(db_session) == {TOKEN: (alice.user.id, PushPlatform.IOS, START, START)}
 
 
