@@ -107,10 +107,11 @@ async def test_the_support_that_reaches_the_target_hands_it_to_the_atistavi(
     assert await support_rows(db_session, initiative_id) == 5
     assert await notified(db_session, creator, THRESHOLD) == 1
     assert await notified(db_session, atistavi, ASSIGNED) == 1
-    assert await audit_actions(db_session, initiative_id) == [
-        "initiatives.created",
+    # One record each (the frozen clock gives them one timestamp, so compare unordered).
+    assert sorted(await audit_actions(db_session, initiative_id)) == [
         "initiatives.achieved",
         "initiatives.assigned",
+        "initiatives.created",
     ]
     # The real-time event reached both, on their own channels.
     seen: dict[str, dict[str, Any]] = {}
@@ -123,7 +124,7 @@ async def test_the_support_that_reaches_the_target_hands_it_to_the_atistavi(
             if payload["event"] == service.THRESHOLD_EVENT:
                 seen[message["channel"].decode()] = payload["data"]
     await pubsub.unsubscribe()
-    await pubsub.reset()
+    await pubsub.aclose()  # type: ignore[no-untyped-call]
     assert set(seen) == {user_channel(creator), user_channel(atistavi)}
     event = seen[user_channel(creator)]
     assert event["initiative_id"] == initiative_id
@@ -267,7 +268,7 @@ async def test_the_assignee_completes_it_and_the_creator_is_told(
     assert row.status is InitiativeStatus.COMPLETED
     assert row.answered_at is not None
     assert await notified(db_session, creator, NotificationType.INITIATIVE_COMPLETED) == 1
-    assert (await audit_actions(db_session, initiative_id))[-1] == "initiatives.completed"
+    assert "initiatives.completed" in await audit_actions(db_session, initiative_id)
     again = await client.post(
         f"{url}/reject", json={"reason": "Changed my mind"}, headers=auth(settings, atistavi)
     )
