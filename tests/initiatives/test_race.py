@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from polis.audit.models import AuditLog
 from polis.config import Settings
-from polis.initiatives import service
+from polis.initiatives import service, tasks
 from polis.initiatives.models import (
     Initiative,
     InitiativeCategory,
@@ -30,6 +30,7 @@ from polis.notifications.service import user_channel
 from polis.territories.models import Territory
 from polis.units.models import LeadershipTerm, Unit, UnitLevel, UnitMembership
 from polis.users.models import User
+from polis.worker import BEAT_SCHEDULE, TASK_MODULES, create_celery
 from tests.conftest import client_for, serve_app
 from tests.initiatives.helpers import INITIATIVES, Tree, auth, tree
 
@@ -228,3 +229,41 @@ async def test_two_sweeps_at_once_move_each_initiative_exactly_once(
         )
         # Run again: nothing is due any more.
         assert await service.answer_deadline_sweep(session, settings) == 0
+
+
+async def test_the_hourly_task_runs_the_sweep_on_its_own_engine_and_is_scheduled(
+    engine: AsyncEngine, settings: Settings, committed_tree: Tree
+) -> None:
+    t = committed_tree
+    maker = create_sessionmaker(engine)
+    overdue = clock.now() - timedelta(minutes=1)
+    async with maker() as session:
+        initiative = Initiative(
+            title="Benches",
+            description="Two benches by the bus stop.",
+            category=InitiativeCategory.OTHER,
+            scope_type=InitiativeScope.ATEULI,
+            scope_id=t.ateulis[3].id,
+            target_support=5,
+            status=InitiativeStatus.ASSIGNED,
+            creator_id=t.members[3][5],
+            assignee_id=t.members[3][0],
+            assigned_unit_id=t.ateulis[3].id,
+            assigned_level=UnitLevel.ATEULI,
+            assigned_at=overdue - timedelta(days=14),
+            answer_due_at=overdue,
+        )
+        session.add(initiative)
+        await session.commit()
+
+    assert await tasks.run_deadline_sweep(settings) == 1
+
+    async with maker() as session:
+        row = await session.get_one(Initiative, initiative.id)
+        assert (row.assignee_id, row.reassign_count) == (t.ormo_leader(0), 1)
+    entry = BEAT_SCHEDULE["initiatives-answer-deadlines"]
+    assert (entry["task"], entry["schedule"]) == (tasks.SWEEP_TASK, timedelta(hours=1))
+    assert "polis.initiatives.tasks" in TASK_MODULES
+    celery = create_celery(settings)
+    celery.loader.import_default_modules()
+    assert tasks.SWEEP_TASK in celery.tasks
