@@ -158,10 +158,11 @@ async def test_creation_refusals(
         INITIATIVES, json=body("ateuli", t.ateulis[0].id, 5, category="weather"), headers=member
     )
     envelope_error(bad, 422, 2002)
-    bad = await client.post(
-        INITIATIVES, json=body("ateuli", t.ateulis[0].id, 5, title=""), headers=member
-    )
-    envelope_error(bad, 422, 2002)
+    for title in ("", "    ", "ab\x00cd"):
+        bad = await client.post(
+            INITIATIVES, json=body("ateuli", t.ateulis[0].id, 5, title=title), headers=member
+        )
+        envelope_error(bad, 422, 2002)
     # No token: 401; not verified: 403/1005.
     anonymous = await client.post(INITIATIVES, json=body("ateuli", t.ateulis[0].id, 5))
     envelope_error(anonymous, 401, 1003)
@@ -489,5 +490,8 @@ async def test_lists_filter_search_and_paginate(
     )
     envelope_error(
         await client.get(INITIATIVES, params={"status": "lost"}, headers=viewer), 422, 2002
+    )
+    envelope_error(
+        await client.get(INITIATIVES, params={"search": "a\x00b"}, headers=viewer), 422, 2002
     )
     envelope_error(await client.get(INITIATIVES), 401, 1003)

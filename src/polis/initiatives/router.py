@@ -30,6 +30,7 @@ from polis.initiatives.schemas import (
     ScopeRef,
     SupporterOut,
     SupportIn,
+    Text,
 )
 from polis.kit.deps import DbSession, SettingsDep
 from polis.kit.envelope import Envelope, ListEnvelope, ok
@@ -110,7 +111,7 @@ def _filters(
     scope_type: Annotated[InitiativeScope | None, Query()] = None,
     scope_id: Annotated[uuid.UUID | None, Query()] = None,
     search: Annotated[
-        str | None, Query(max_length=100, description="part of the title or description")
+        Text | None, Query(max_length=100, description="part of the title or description")
     ] = None,
     created_after: Annotated[datetime | None, Query()] = None,
     created_before: Annotated[datetime | None, Query()] = None,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from polis.initiatives.models import (
     ANSWER_MAX,
@@ -20,9 +21,21 @@ from polis.initiatives.models import (
 from polis.units.models import UnitLevel
 
 
+def no_nul(value: str) -> str:
+    """Refuse NUL characters: PostgreSQL cannot store them in text, so they would otherwise
+    reach the database and fail there (a 500) instead of being a 422 here."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+# Free text a member writes: trimmed (a title of blanks is no title), never a NUL.
+Text = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(no_nul)]
+
+
 class InitiativeIn(BaseModel):
-    title: str = Field(min_length=3, max_length=TITLE_MAX)
-    description: str = Field(min_length=10, max_length=DESCRIPTION_MAX)
+    title: Text = Field(min_length=3, max_length=TITLE_MAX)
+    description: Text = Field(min_length=10, max_length=DESCRIPTION_MAX)
     category: InitiativeCategory
     scope_type: InitiativeScope
     # The unit of that level; leave it out for a national initiative.
@@ -37,14 +50,14 @@ class InitiativePatchIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    title: str | None = Field(default=None, min_length=3, max_length=TITLE_MAX)
-    description: str | None = Field(default=None, min_length=10, max_length=DESCRIPTION_MAX)
+    title: Text | None = Field(default=None, min_length=3, max_length=TITLE_MAX)
+    description: Text | None = Field(default=None, min_length=10, max_length=DESCRIPTION_MAX)
     category: InitiativeCategory | None = None
     target_support: int | None = Field(default=None, ge=1, le=TARGET_MAX)
 
 
 class SupportIn(BaseModel):
-    comment: str | None = Field(default=None, max_length=COMMENT_MAX)
+    comment: Text | None = Field(default=None, max_length=COMMENT_MAX)
     # Show my name in the supporters list (the count is always public).
     public: bool = False
 
@@ -54,11 +67,11 @@ class AssignIn(BaseModel):
 
 
 class CompleteIn(BaseModel):
-    outcome: str = Field(min_length=3, max_length=ANSWER_MAX)
+    outcome: Text = Field(min_length=3, max_length=ANSWER_MAX)
 
 
 class RejectIn(BaseModel):
-    reason: str = Field(min_length=3, max_length=ANSWER_MAX)
+    reason: Text = Field(min_length=3, max_length=ANSWER_MAX)
 
 
 class PersonRef(BaseModel):
