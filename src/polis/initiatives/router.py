@@ -249,13 +249,15 @@ async def publish(
 )
 async def support(
     initiative_id: uuid.UUID,
-    body: SupportIn,
     user: VerifiedUser,
     session: DbSession,
     settings: SettingsDep,
+    body: SupportIn | None = None,
 ) -> Envelope[InitiativeOut]:
+    # The body is optional: supporting needs no words (no comment, not shown by name).
+    choice = body or SupportIn()
     initiative = await service.support(
-        session, settings, user, initiative_id, comment=body.comment, public=body.public
+        session, settings, user, initiative_id, comment=choice.comment, public=choice.public
     )
     return await initiative_out(session, user, initiative)
 
