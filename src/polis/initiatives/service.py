@@ -457,8 +457,8 @@ async def support(
     """Add ``user``'s support (verified: the route's dependency). The support that reaches the
     target makes the initiative ``achieved`` and hands it to its leader at once.
 
-    Refusals: 404 (others' drafts too), 409/3052 not active (a draft, or already achieved),
-    403/3050 not a member of the scope, 409/3053 supported already.
+    Refusals, in this order: 404 (others' drafts too), 403/3050 not a member of the scope,
+    409/3052 not active (a draft, or already achieved), 409/3053 supported already.
     """
     initiative = await visible_initiative(session, user, initiative_id)
     await _check_in_scope(session, user, initiative.scope_type, initiative.scope_id)
