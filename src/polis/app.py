@@ -24,6 +24,7 @@ from polis.config import Settings, get_settings
 from polis.endorsements.router import admin_router as endorsements_admin_router
 from polis.endorsements.router import router as endorsements_router
 from polis.gamification.router import router as gamification_router
+from polis.initiatives.router import router as initiatives_router
 from polis.kit.cache import ResponseCache
 from polis.kit.db import create_engine, create_sessionmaker
 from polis.kit.envelope import ERROR_RESPONSES, error_response, polis_error_response
@@ -60,6 +61,7 @@ DOMAIN_ROUTERS: tuple[APIRouter, ...] = (
     hierarchy_router,
     endorsements_router,
     arbitration_router,
+    initiatives_router,
     gamification_router,
     statistics_router,
     notifications_router,

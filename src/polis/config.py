@@ -109,6 +109,15 @@ class Settings(BaseSettings):
     rate_limit_sos: str = "10/day"
     rate_limit_initiatives: str = "5/day"
 
+    # Initiatives (DESIGN.md §3.6, docs/initiatives.md): the smallest support target per scope,
+    # and how long the assignee has to answer before it moves one leader up.
+    initiative_min_support_ateuli: int = 5
+    initiative_min_support_ormotsdaateuli: int = 10
+    initiative_min_support_aseuli: int = 20
+    initiative_min_support_ataseuli: int = 100
+    initiative_min_support_national: int = 1000
+    initiative_answer_days: int = 14
+
     idempotency_ttl_seconds: int = 24 * 3600
     idempotency_lock_seconds: int = 60
 

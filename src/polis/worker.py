@@ -52,6 +52,11 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "task": "polis.arbitration.assign_waiting",
         "schedule": timedelta(hours=1),
     },
+    # §3.9 hourly: initiative answer deadlines
+    "initiatives-answer-deadlines": {
+        "task": "polis.initiatives.deadline_sweep",
+        "schedule": timedelta(hours=1),
+    },
     # §3.9 daily: member activity report for admins (yesterday, UTC)
     "maintenance-activity-report": {
         "task": "polis.maintenance.activity_report",
@@ -77,6 +82,7 @@ TASK_MODULES = [
     "polis.endorsements.tasks",
     "polis.arbitration.tasks",
     "polis.maintenance.tasks",
+    "polis.initiatives.tasks",
 ]
 
 

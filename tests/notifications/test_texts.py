@@ -26,6 +26,9 @@ SAMPLE_VALUES = {
     "until": "2027-05-01",
     "limit": "7",
     "case_number": "ARB-2026-000123",
+    "title": "Lights for Vake park",
+    "target": "20",
+    "due_date": "2026-12-10",
 }
 
 

@@ -71,6 +71,22 @@ class ErrorCode(Enum):
     DECISION_FINAL = (3026, 409, "This decision is final and cannot be appealed.")
     # 3030: notification preferences (docs/notifications.md).
     CHANNEL_NOT_ALLOWED = (3030, 422, "This notification type cannot be sent on this channel.")
+    # 3050-3059: initiatives (docs/initiatives.md).
+    INITIATIVE_NOT_IN_SCOPE = (3050, 403, "You are not a member of this initiative's scope.")
+    INITIATIVE_TARGET_TOO_LOW = (
+        3051,
+        422,
+        "The support target is below the minimum for this scope.",
+    )
+    INITIATIVE_WRONG_STATE = (3052, 409, "The initiative is not in a state that allows this.")
+    ALREADY_SUPPORTED = (3053, 409, "You already support this initiative.")
+    NOT_SUPPORTED = (3054, 409, "You do not support this initiative.")
+    INITIATIVE_LOCKED = (
+        3055,
+        409,
+        "The initiative can no longer be edited: members have supported it.",
+    )
+    ASSIGNEE_NOT_ELIGIBLE = (3056, 422, "This member may not answer this initiative.")
     # 4xxx resources
     NOT_FOUND = (4001, 404, "The resource was not found.")
     ALREADY_EXISTS = (4002, 409, "The resource already exists.")

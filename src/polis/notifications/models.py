@@ -59,6 +59,11 @@ class NotificationType(enum.StrEnum):
     ENDORSEMENT_SUSPENSION_LIFTED = "endorsement_suspension_lifted"
     ENDORSEMENT_LIMIT_CHANGED = "endorsement_limit_changed"
     SUPPORTER_FLAGGED = "supporter_flagged"
+    INITIATIVE_SUPPORTED_THRESHOLD = "initiative_supported_threshold"
+    INITIATIVE_ASSIGNED = "initiative_assigned"
+    INITIATIVE_COMPLETED = "initiative_completed"
+    INITIATIVE_REJECTED = "initiative_rejected"
+    INITIATIVE_REASSIGNED = "initiative_reassigned"
 
 
 class Notification(UUIDPrimaryKey, Timestamps, Base):

@@ -58,6 +58,11 @@ PARAMS: dict[NotificationType, tuple[str, ...]] = {
     NotificationType.ARBITRATION_CASE_RESOLVED: ("case_number",),
     NotificationType.ARBITRATION_CASE_APPEALED: ("case_number",),
     NotificationType.ARBITRATION_CASE_UNASSIGNED: ("case_number",),
+    NotificationType.INITIATIVE_SUPPORTED_THRESHOLD: ("title", "target"),
+    NotificationType.INITIATIVE_ASSIGNED: ("title", "due_date"),
+    NotificationType.INITIATIVE_COMPLETED: ("title",),
+    NotificationType.INITIATIVE_REJECTED: ("title", "reason"),
+    NotificationType.INITIATIVE_REASSIGNED: ("title",),
 }
 
 TEMPLATES: dict[NotificationType, dict[Language, Template]] = {
@@ -330,6 +335,68 @@ TEMPLATES: dict[NotificationType, dict[Language, Template]] = {
         Language.EN: Template(
             title="A case needs an arbitrator",
             body="No arbitrator could be found for arbitration case {case_number}: assign one.",
+        ),
+    },
+    NotificationType.INITIATIVE_SUPPORTED_THRESHOLD: {
+        Language.KA: Template(
+            title="ინიციატივამ საჭირო მხარდაჭერა მოიპოვა",
+            body=(
+                "თქვენს ინიციატივას „{title}“ {target} წევრი უჭერს მხარს. "
+                "ის ლიდერს გადაეცა პასუხისთვის."
+            ),
+        ),
+        Language.EN: Template(
+            title="Your initiative reached its target",
+            body=(
+                "{target} members support your initiative “{title}”. "
+                "It has gone to a leader for an answer."
+            ),
+        ),
+    },
+    NotificationType.INITIATIVE_ASSIGNED: {
+        Language.KA: Template(
+            title="ინიციატივა გელოდებათ პასუხისთვის",
+            body=(
+                "ინიციატივამ „{title}“ საჭირო მხარდაჭერა მოიპოვა და თქვენ გადმოგეცათ. "
+                "უპასუხეთ {due_date}-მდე: შეასრულეთ ან დაასაბუთეთ უარი."
+            ),
+        ),
+        Language.EN: Template(
+            title="An initiative waits for your answer",
+            body=(
+                "The initiative “{title}” reached its support target and is now yours. "
+                "Answer by {due_date}: complete it, or reject it with a reason."
+            ),
+        ),
+    },
+    NotificationType.INITIATIVE_COMPLETED: {
+        Language.KA: Template(
+            title="ინიციატივა შესრულდა",
+            body="თქვენს ინიციატივაზე „{title}“ ლიდერმა შესრულებით უპასუხა.",
+        ),
+        Language.EN: Template(
+            title="Initiative completed",
+            body="A leader answered your initiative “{title}”: it is completed.",
+        ),
+    },
+    NotificationType.INITIATIVE_REJECTED: {
+        Language.KA: Template(
+            title="ინიციატივა უარყოფილია",
+            body="თქვენი ინიციატივა „{title}“ ლიდერმა უარყო. მიზეზი: {reason}",
+        ),
+        Language.EN: Template(
+            title="Initiative rejected",
+            body="A leader rejected your initiative “{title}”. Reason: {reason}",
+        ),
+    },
+    NotificationType.INITIATIVE_REASSIGNED: {
+        Language.KA: Template(
+            title="ინიციატივა სხვა ლიდერს გადაეცა",
+            body="ინიციატივა „{title}“ პასუხისთვის სხვა ლიდერს გადაეცა.",
+        ),
+        Language.EN: Template(
+            title="Initiative passed to another leader",
+            body="The initiative “{title}” was passed to another leader for an answer.",
         ),
     },
 }

@@ -1,0 +1,337 @@
+"""HTTP for initiatives: ``/initiatives`` (DESIGN.md §3.6). Thin: the rules are in service.py."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from polis.auth.deps import AuthenticatedUser, VerifiedUser
+from polis.initiatives import service
+from polis.initiatives.models import (
+    Initiative,
+    InitiativeCategory,
+    InitiativeScope,
+    InitiativeStatus,
+    InitiativeSupport,
+)
+from polis.initiatives.schemas import (
+    AssignIn,
+    CompleteIn,
+    InitiativeIn,
+    InitiativeOut,
+    InitiativePatchIn,
+    PersonRef,
+    RejectIn,
+    ScopeRef,
+    SupporterOut,
+    SupportIn,
+    Text,
+)
+from polis.kit.deps import DbSession, SettingsDep
+from polis.kit.envelope import Envelope, ListEnvelope, ok
+from polis.kit.idempotency import IdempotencyKey
+from polis.kit.pagination import Pagination, paginated
+from polis.kit.ratelimit import rate_limit
+from polis.users.models import User
+
+router = APIRouter(prefix="/initiatives", tags=["initiatives"])
+
+# POLIS_RATE_LIMIT_INITIATIVES (5 a day per member by default), counted per member.
+InitiativesRateLimit = Annotated[None, Depends(rate_limit("rate_limit_initiatives"))]
+
+
+def _person(user: User | None, user_id: uuid.UUID) -> PersonRef:
+    return PersonRef(id=user_id, display_name=user.display_name if user else "Member")
+
+
+async def initiatives_out(
+    session: AsyncSession, viewer: User, initiatives: Sequence[Initiative]
+) -> list[InitiativeOut]:
+    people = await service.people(
+        session, [i.creator_id for i in initiatives] + [i.assignee_id for i in initiatives]
+    )
+    scopes = await service.units(session, [i.scope_id for i in initiatives])
+    mine = await service.supported_by(session, viewer.id, [i.id for i in initiatives])
+    out = []
+    for i in initiatives:
+        scope_unit = scopes.get(i.scope_id) if i.scope_id else None
+        out.append(
+            InitiativeOut(
+                id=i.id,
+                title=i.title,
+                description=i.description,
+                category=i.category,
+                scope_type=i.scope_type,
+                scope_id=i.scope_id,
+                scope=ScopeRef(
+                    type=i.scope_type,
+                    id=i.scope_id,
+                    name=scope_unit.name if scope_unit else None,
+                ),
+                status=i.status,
+                target_support=i.target_support,
+                current_support=i.current_support,
+                progress_percentage=service.progress_percentage(i),
+                creator=_person(people.get(i.creator_id), i.creator_id),
+                supported_by_me=i.id in mine,
+                assignee=_person(people.get(i.assignee_id), i.assignee_id)
+                if i.assignee_id
+                else None,
+                assigned_level=i.assigned_level,
+                assigned_unit_id=i.assigned_unit_id,
+                assigned_at=i.assigned_at,
+                answer_due_at=i.answer_due_at,
+                reassign_count=i.reassign_count,
+                published_at=i.published_at,
+                achieved_at=i.achieved_at,
+                answered_at=i.answered_at,
+                outcome=i.outcome,
+                reject_reason=i.reject_reason,
+                created_at=i.created_at,
+                updated_at=i.updated_at,
+            )
+        )
+    return out
+
+
+async def initiative_out(
+    session: AsyncSession, viewer: User, initiative: Initiative
+) -> Envelope[InitiativeOut]:
+    return ok((await initiatives_out(session, viewer, [initiative]))[0])
+
+
+def _filters(
+    category: Annotated[InitiativeCategory | None, Query()] = None,
+    status: Annotated[InitiativeStatus | None, Query()] = None,
+    scope_type: Annotated[InitiativeScope | None, Query()] = None,
+    scope_id: Annotated[uuid.UUID | None, Query()] = None,
+    search: Annotated[
+        Text | None, Query(max_length=100, description="part of the title or description")
+    ] = None,
+    created_after: Annotated[datetime | None, Query()] = None,
+    created_before: Annotated[datetime | None, Query()] = None,
+) -> service.InitiativeFilters:
+    return service.InitiativeFilters(
+        category=category,
+        status=status,
+        scope_type=scope_type,
+        scope_id=scope_id,
+        search=search,
+        created_after=created_after,
+        created_before=created_before,
+    )
+
+
+Filters = Annotated[service.InitiativeFilters, Depends(_filters)]
+
+
+@router.post(
+    "",
+    response_model=Envelope[InitiativeOut],
+    status_code=201,
+    summary="Start an initiative for a scope I belong to",
+)
+async def create_initiative(
+    body: InitiativeIn,
+    user: VerifiedUser,
+    session: DbSession,
+    settings: SettingsDep,
+    _: IdempotencyKey,
+    __: InitiativesRateLimit,
+) -> Envelope[InitiativeOut]:
+    initiative = await service.create_initiative(
+        session,
+        settings,
+        user,
+        title=body.title,
+        description=body.description,
+        category=body.category,
+        scope_type=body.scope_type,
+        scope_id=body.scope_id,
+        target_support=body.target_support,
+        draft=body.draft,
+    )
+    return await initiative_out(session, user, initiative)
+
+
+@router.get(
+    "",
+    response_model=ListEnvelope[InitiativeOut],
+    summary="Initiatives (others' drafts are never shown)",
+)
+async def list_initiatives(
+    user: AuthenticatedUser, session: DbSession, params: Pagination, filters: Filters
+) -> ListEnvelope[InitiativeOut]:
+    page = await service.list_initiatives(session, user, filters, params)
+    return paginated(await initiatives_out(session, user, page.items), page.total, params)
+
+
+@router.get(
+    "/my-initiatives",
+    response_model=ListEnvelope[InitiativeOut],
+    summary="Initiatives I started, drafts included",
+)
+async def my_initiatives(
+    user: AuthenticatedUser, session: DbSession, params: Pagination, filters: Filters
+) -> ListEnvelope[InitiativeOut]:
+    page = await service.list_initiatives(session, user, filters, params, creator_id=user.id)
+    return paginated(await initiatives_out(session, user, page.items), page.total, params)
+
+
+@router.get(
+    "/assigned-to-me",
+    response_model=ListEnvelope[InitiativeOut],
+    summary="Initiatives I must answer (or answered)",
+)
+async def assigned_to_me(
+    user: AuthenticatedUser, session: DbSession, params: Pagination, filters: Filters
+) -> ListEnvelope[InitiativeOut]:
+    page = await service.list_initiatives(session, user, filters, params, assignee_id=user.id)
+    return paginated(await initiatives_out(session, user, page.items), page.total, params)
+
+
+@router.get("/{initiative_id}", response_model=Envelope[InitiativeOut], summary="One initiative")
+async def get_initiative(
+    initiative_id: uuid.UUID, user: AuthenticatedUser, session: DbSession
+) -> Envelope[InitiativeOut]:
+    initiative = await service.visible_initiative(session, user, initiative_id)
+    return await initiative_out(session, user, initiative)
+
+
+@router.patch(
+    "/{initiative_id}",
+    response_model=Envelope[InitiativeOut],
+    summary="Edit my initiative (while a draft or before any support)",
+)
+async def update_initiative(
+    initiative_id: uuid.UUID,
+    body: InitiativePatchIn,
+    user: AuthenticatedUser,
+    session: DbSession,
+    settings: SettingsDep,
+) -> Envelope[InitiativeOut]:
+    initiative = await service.update_initiative(
+        session,
+        settings,
+        user,
+        initiative_id,
+        service.InitiativeChanges(
+            title=body.title,
+            description=body.description,
+            category=body.category,
+            target_support=body.target_support,
+        ),
+    )
+    return await initiative_out(session, user, initiative)
+
+
+@router.post(
+    "/{initiative_id}/publish",
+    response_model=Envelope[InitiativeOut],
+    summary="Open my draft for support",
+)
+async def publish(
+    initiative_id: uuid.UUID, user: VerifiedUser, session: DbSession
+) -> Envelope[InitiativeOut]:
+    initiative = await service.publish(session, user, initiative_id)
+    return await initiative_out(session, user, initiative)
+
+
+@router.post(
+    "/{initiative_id}/support",
+    response_model=Envelope[InitiativeOut],
+    summary="Support an initiative of my scope",
+)
+async def support(
+    initiative_id: uuid.UUID,
+    user: VerifiedUser,
+    session: DbSession,
+    settings: SettingsDep,
+    body: SupportIn | None = None,
+) -> Envelope[InitiativeOut]:
+    # The body is optional: supporting needs no words (no comment, not shown by name).
+    choice = body or SupportIn()
+    initiative = await service.support(
+        session, settings, user, initiative_id, comment=choice.comment, public=choice.public
+    )
+    return await initiative_out(session, user, initiative)
+
+
+@router.delete(
+    "/{initiative_id}/support",
+    response_model=Envelope[InitiativeOut],
+    summary="Withdraw my support while the initiative is active",
+)
+async def withdraw(
+    initiative_id: uuid.UUID, user: AuthenticatedUser, session: DbSession
+) -> Envelope[InitiativeOut]:
+    initiative = await service.withdraw(session, user, initiative_id)
+    return await initiative_out(session, user, initiative)
+
+
+@router.get(
+    "/{initiative_id}/supporters",
+    response_model=ListEnvelope[SupporterOut],
+    summary="Supporters who chose to be shown (the count is current_support)",
+)
+async def supporters(
+    initiative_id: uuid.UUID, user: AuthenticatedUser, session: DbSession, params: Pagination
+) -> ListEnvelope[SupporterOut]:
+    page = await service.supporters(session, user, initiative_id, params)
+    rows: Sequence[InitiativeSupport] = page.items
+    people = await service.people(session, [row.user_id for row in rows])
+    items = [
+        SupporterOut(
+            id=row.user_id,
+            display_name=_person(people.get(row.user_id), row.user_id).display_name,
+            comment=row.comment,
+            supported_at=row.created_at,
+        )
+        for row in rows
+    ]
+    return paginated(items, page.total, params)
+
+
+@router.post(
+    "/{initiative_id}/assign",
+    response_model=Envelope[InitiativeOut],
+    summary="Hand the initiative to another leader or an admin (admins, higher leaders)",
+)
+async def assign(
+    initiative_id: uuid.UUID,
+    body: AssignIn,
+    user: AuthenticatedUser,
+    session: DbSession,
+    settings: SettingsDep,
+) -> Envelope[InitiativeOut]:
+    initiative = await service.assign(session, settings, user, initiative_id, body.assignee_id)
+    return await initiative_out(session, user, initiative)
+
+
+@router.post(
+    "/{initiative_id}/complete",
+    response_model=Envelope[InitiativeOut],
+    summary="Answer: completed, with the outcome (the assignee)",
+)
+async def complete(
+    initiative_id: uuid.UUID, body: CompleteIn, user: AuthenticatedUser, session: DbSession
+) -> Envelope[InitiativeOut]:
+    initiative = await service.complete(session, user, initiative_id, body.outcome)
+    return await initiative_out(session, user, initiative)
+
+
+@router.post(
+    "/{initiative_id}/reject",
+    response_model=Envelope[InitiativeOut],
+    summary="Answer: rejected, with the reason (the assignee)",
+)
+async def reject(
+    initiative_id: uuid.UUID, body: RejectIn, user: AuthenticatedUser, session: DbSession
+) -> Envelope[InitiativeOut]:
+    initiative = await service.reject(session, user, initiative_id, body.reason)
+    return await initiative_out(session, user, initiative)
