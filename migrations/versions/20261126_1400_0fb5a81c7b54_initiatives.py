@@ -152,9 +152,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_initiatives")),
     )
     op.create_index(op.f("ix_initiatives_category"), "initiatives", ["category"], unique=False)
-    op.create_index(
-        op.f("ix_initiatives_creator_id"), "initiatives", ["creator_id"], unique=False
-    )
+    op.create_index(op.f("ix_initiatives_creator_id"), "initiatives", ["creator_id"], unique=False)
     op.create_index(
         op.f("ix_initiatives_assignee_id"), "initiatives", ["assignee_id"], unique=False
     )
