@@ -151,6 +151,20 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         log.info("app.stopped")
 
 
+# SQLSTATE class 22, "data exception": 22021 (a NUL character in text), 22003 (a number out of
+# range), 22008 (a date out of range) and their kin.
+DATA_EXCEPTION_CLASS = "22"
+
+
+def _sqlstate(exc: DBAPIError) -> str | None:
+    """The SQLSTATE of a driver error (asyncpg keeps it on the error SQLAlchemy wraps)."""
+    for error in (exc.orig, getattr(exc.orig, "__cause__", None)):
+        sqlstate = getattr(error, "sqlstate", None)
+        if isinstance(sqlstate, str):
+            return sqlstate
+    return None
+
+
 def _install_exception_handlers(app: FastAPI) -> None:
     @app.exception_handler(PolisError)
     async def _polis_error(_: Request, exc: PolisError) -> JSONResponse:
@@ -191,6 +205,15 @@ def _install_exception_handlers(app: FastAPI) -> None:
         if exc.connection_invalidated or isinstance(exc.orig, OSError):
             log.warning("db.unavailable", error=type(exc.orig).__name__)
             return error_response(ErrorCode.DATABASE)
+        sqlstate = _sqlstate(exc)
+        if sqlstate is not None and sqlstate.startswith(DATA_EXCEPTION_CLASS):
+            # A value PostgreSQL cannot take (a NUL character in text, a number or date out of
+            # its range) is the client's bad input, not our failure; the schema should have
+            # refused it first, hence the warning.
+            log.warning("db.bad_input", sqlstate=sqlstate)
+            return error_response(
+                ErrorCode.BAD_FORMAT, "A value in the request cannot be stored or searched."
+            )
         log.exception("db.error")
         return error_response(ErrorCode.INTERNAL)
 
