@@ -52,6 +52,11 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "task": "polis.arbitration.assign_waiting",
         "schedule": timedelta(hours=1),
     },
+    # §3.9 every 5 minutes: SOS deadline sweep
+    "sos-deadline-sweep": {
+        "task": "polis.sos.deadline_sweep",
+        "schedule": timedelta(minutes=5),
+    },
     # §3.9 daily: member activity report for admins (yesterday, UTC)
     "maintenance-activity-report": {
         "task": "polis.maintenance.activity_report",
@@ -77,6 +82,7 @@ TASK_MODULES = [
     "polis.endorsements.tasks",
     "polis.arbitration.tasks",
     "polis.maintenance.tasks",
+    "polis.sos.tasks",
 ]
 
 

@@ -26,6 +26,10 @@ SAMPLE_VALUES = {
     "until": "2027-05-01",
     "limit": "7",
     "case_number": "ARB-2026-000123",
+    "signal_title": "Water cut off for a week",
+    "sos_priority": "high",
+    "notes": "A private quarrel between neighbours",
+    "sos_level": "ormotsdaateuli",
 }
 
 
