@@ -142,6 +142,7 @@ def upgrade() -> None:
     op.create_table(
         "sos_escalations",
         sa.Column("signal_id", sa.Uuid(), nullable=False),
+        sa.Column("step", sa.Integer(), nullable=False),
         sa.Column("from_level", sa.Enum(*SOS_LEVELS, name="sos_level", create_type=False)),
         sa.Column(
             "to_level", sa.Enum(*SOS_LEVELS, name="sos_level", create_type=False), nullable=False
@@ -182,9 +183,7 @@ def upgrade() -> None:
             ondelete="SET NULL",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_sos_escalations")),
-    )
-    op.create_index(
-        op.f("ix_sos_escalations_signal_id"), "sos_escalations", ["signal_id"], unique=False
+        sa.UniqueConstraint("signal_id", "step", name=op.f("uq_sos_escalations_signal_id_step")),
     )
     op.create_index(
         op.f("ix_sos_escalations_to_holder_id"), "sos_escalations", ["to_holder_id"], unique=False
@@ -193,7 +192,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index(op.f("ix_sos_escalations_to_holder_id"), table_name="sos_escalations")
-    op.drop_index(op.f("ix_sos_escalations_signal_id"), table_name="sos_escalations")
     op.drop_table("sos_escalations")
     op.drop_index("ix_sos_signals_reporter_id_created_at", table_name="sos_signals")
     op.drop_index("ix_sos_signals_holder_id_status", table_name="sos_signals")

@@ -93,7 +93,7 @@ async def trail(session: AsyncSession, signal_id: str | uuid.UUID) -> list[SosEs
     rows = await session.scalars(
         select(SosEscalation)
         .where(SosEscalation.signal_id == uuid.UUID(str(signal_id)))
-        .order_by(SosEscalation.at, SosEscalation.created_at)
+        .order_by(SosEscalation.step)
         .execution_options(populate_existing=True)
     )
     return list(rows.all())

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from polis.config import Settings
 from polis.kit import clock
 from polis.notifications.models import NotificationType
-from polis.notifications.service import user_channel
+from polis.notifications.service import channels_for, user_channel
 from polis.sos.models import EscalationReason, SosLevel, SosPriority, SosStatus
 from polis.units.models import LeadershipTerm
 from polis.users.models import Language, User, UserRole
@@ -458,9 +458,9 @@ async def test_the_holder_escalates_to_the_ormotsdaatistavi(
     assert seen.status_code == 200
     error(acted, 403, 1004)
     error(down, 422, 3041)
-    assert [(s["from_level"], s["to_level"], s["reason"]) for s in trail_answer] == [
-        (None, "ateuli", "routed"),
-        ("ateuli", "ormotsdaateuli", "manual"),
+    assert [(s["step"], s["from_level"], s["to_level"], s["reason"]) for s in trail_answer] == [
+        (0, None, "ateuli", "routed"),
+        (1, "ateuli", "ormotsdaateuli", "manual"),
     ]
     assert trail_answer[1]["actor"]["id"] == str(atistavi)
     assert trail_answer[1]["from_holder"]["id"] == str(atistavi)
@@ -701,3 +701,15 @@ async def test_trail_refusals(db_session: AsyncSession, settings: Settings) -> N
     error(unknown, 404, 4001)
     error(bad_id, 422, 2002)
     assert await steps(db_session, signal["id"], EscalationReason.ROUTED) == 1
+
+
+async def test_critical_signals_may_reach_the_holder_by_sms_others_may_not(
+    db_session: AsyncSession,
+) -> None:
+    (member,) = await bulk_users(db_session, None, 1)  # type: ignore[arg-type]
+
+    critical = await channels_for(db_session, member, CRITICAL)
+    received = await channels_for(db_session, member, RECEIVED)
+
+    assert critical == {"push", "email", "sms"}
+    assert received == {"push", "email"}

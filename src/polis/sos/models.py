@@ -11,7 +11,7 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Float, ForeignKey, Index, String, Text, text
+from sqlalchemy import Float, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from polis.kit.db import Base, Timestamps, UUIDPrimaryKey
@@ -125,10 +125,14 @@ class SosEscalation(UUIDPrimaryKey, Timestamps, Base):
     """One move of a signal: from where to where, by whom (null: the system), and why."""
 
     __tablename__ = "sos_escalations"
+    # One step per number: two moves of one signal can never both be recorded as its n-th.
+    __table_args__ = (UniqueConstraint("signal_id", "step"),)
 
     signal_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("sos_signals.id", ondelete="CASCADE"), nullable=False, index=True
+        ForeignKey("sos_signals.id", ondelete="CASCADE"), nullable=False
     )
+    # 0 for the first routing, then the signal's escalation_count after the move.
+    step: Mapped[int] = mapped_column(nullable=False)
     # Null for the first routing: the signal came from nowhere.
     from_level: Mapped[SosLevel | None] = mapped_column(pg_enum(SosLevel, "sos_level"))
     to_level: Mapped[SosLevel] = mapped_column(pg_enum(SosLevel, "sos_level"), nullable=False)

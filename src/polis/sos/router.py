@@ -95,6 +95,7 @@ async def escalations_out(
     return [
         EscalationOut(
             id=e.id,
+            step=e.step,
             from_level=e.from_level,
             to_level=e.to_level,
             from_holder=_person(people, e.from_holder_id),

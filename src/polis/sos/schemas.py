@@ -104,6 +104,8 @@ class SignalOut(BaseModel):
 
 class EscalationOut(BaseModel):
     id: uuid.UUID
+    # 0 for the first routing, then 1, 2, … for each move up.
+    step: int
     from_level: SosLevel | None
     to_level: SosLevel
     from_holder: PersonRef | None

@@ -212,7 +212,7 @@ async def escalations_of(session: AsyncSession, signal: SosSignal) -> list[SosEs
     rows = await session.scalars(
         select(SosEscalation)
         .where(SosEscalation.signal_id == signal.id)
-        .order_by(SosEscalation.at, SosEscalation.created_at, SosEscalation.id)
+        .order_by(SosEscalation.step)
     )
     return list(rows.all())
 
@@ -316,7 +316,9 @@ async def _admin_ids(session: AsyncSession) -> list[uuid.UUID]:
 
 
 def _media_email(settings: Settings, signal: SosSignal) -> tuple[str, str]:
-    subject = f"[{settings.app_name}] SOS ({signal.priority.value}): {signal.title}"
+    # A title is one line in an email header: no line break from a client gets through.
+    title = " ".join(signal.title.split())
+    subject = f"[{settings.app_name}] SOS ({signal.priority.value}): {title}"
     coordinates = (
         f"\nCoordinates: {signal.latitude}, {signal.longitude}"
         if signal.latitude is not None and signal.longitude is not None
@@ -432,6 +434,7 @@ async def raise_signal(
     session.add(
         SosEscalation(
             signal_id=signal.id,
+            step=0,
             from_level=None,
             to_level=seat.level,
             from_holder_id=None,
@@ -607,6 +610,7 @@ async def _move(
     session.add(
         SosEscalation(
             signal_id=signal.id,
+            step=signal.escalation_count + 1,
             from_level=signal.current_level,
             to_level=seat.level,
             from_holder_id=signal.holder_id,
