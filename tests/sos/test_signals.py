@@ -633,6 +633,12 @@ async def test_the_reporter_corrects_a_pending_signal(
             )
         )
         half = await http.patch(url, json={"latitude": None}, headers=auth(settings, reporter))
+        null_title = await http.patch(url, json={"title": None}, headers=auth(settings, reporter))
+        cleared = data(
+            await http.patch(
+                url, json={"latitude": None, "longitude": None}, headers=auth(settings, reporter)
+            )
+        )
         by_holder = await http.patch(
             url, json={"title": "Changed by the holder"}, headers=auth(settings, atistavi)
         )
@@ -650,12 +656,14 @@ async def test_the_reporter_corrects_a_pending_signal(
     assert (changed["latitude"], changed["longitude"]) == (41.72, 44.75)
     assert changed["title"] == signal["title"]
     error(half, 422, 2001)
+    error(null_title, 422, 2002)
+    assert (cleared["latitude"], cleared["longitude"]) == (None, None)
     error(by_holder, 403, 1004)
     error(hidden, 404, 4001)
     error(too_late, 409, 3040)
     row = await stored(db_session, signal["id"])
     assert (row.title, row.location) == (signal["title"], "14 Vazha-Pshavela Ave")
-    assert await audited(db_session, signal["id"], "sos.signal.updated") == 1
+    assert await audited(db_session, signal["id"], "sos.signal.updated") == 2
 
 
 async def test_pending_verification_lists_what_waits_for_me(

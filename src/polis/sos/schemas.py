@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from polis.sos.models import (
     LOCATION_MAX,
@@ -48,6 +48,14 @@ class SignalPatch(BaseModel):
     latitude: float | None = Latitude
     longitude: float | None = Longitude
     moral_filter_response: str | None = Field(default=None, min_length=1, max_length=TEXT_MAX)
+
+    @model_validator(mode="after")
+    def _texts_are_never_null(self) -> SignalPatch:
+        # Leaving a field out keeps it; only the coordinates may be cleared with null.
+        for name in ("title", "description", "location", "moral_filter_response"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null; leave it out to keep it")
+        return self
 
 
 class VerifyIn(BaseModel):
