@@ -389,6 +389,12 @@ async def test_rejecting_needs_notes_and_closes_the_signal(
                 headers=auth(settings, atistavi),
             )
         )
+        own = await raise_as(http, settings, admin.id)
+        self_verified = await http.post(
+            f"{SIGNALS}/{own['id']}/verify",
+            json={"is_legitimate": True},
+            headers=auth(settings, admin.id),
+        )
         # An admin may verify a signal they do not hold.
         by_admin = data(
             await http.post(
@@ -402,6 +408,7 @@ async def test_rejecting_needs_notes_and_closes_the_signal(
         )
 
     error(bare, 422, 2001)
+    error(self_verified, 403, 1004)
     assert (rejected["status"], rejected["deadline_at"]) == ("rejected", None)
     assert rejected["verification_notes"] == "A private quarrel"
     assert (by_admin["status"], by_admin["priority"]) == ("verified", "normal")

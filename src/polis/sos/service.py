@@ -541,10 +541,13 @@ async def verify(
     priority: the one given, else the reporter's) or not (``rejected``: notes required). The
     reporter is told.
 
-    Refusals: 404, 403 not the holder nor an admin, 3040 not pending, 2001 a rejection
-    without notes.
+    Refusals: 404, 403 not the holder nor an admin (or the reporter themselves), 3040 not
+    pending, 2001 a rejection without notes.
     """
     signal = await _for_holder(session, actor, signal_id)
+    if signal.reporter_id == actor.id:
+        # Routing never gives a signal to its reporter; an admin may not judge their own either.
+        raise PermissionDenied("Nobody verifies their own signal.")
     _require(signal, SosStatus.PENDING)
     if not is_legitimate and not (notes and notes.strip()):
         raise ValidationFailed(
