@@ -43,6 +43,10 @@ bench-auth: $(STAMP)
 bench-hierarchy: $(STAMP)
 	$(BIN)/python -m bench.hierarchy_load $(ARGS)
 
+.PHONY: bench-sos-sweep
+bench-sos-sweep: $(STAMP)
+	$(BIN)/python -m bench.sos_sweep $(ARGS)
+
 # Regenerate the lock from pyproject.toml (needs the dev extra installed).
 lock: | $(BIN)/python
 	$(BIN)/python -m pip install --quiet pip-tools

@@ -42,6 +42,7 @@ from polis.ops.router import docs_router
 from polis.ops.router import router as ops_router
 from polis.realtime import install_realtime
 from polis.sms.router import dev_router
+from polis.sos.router import router as sos_router
 from polis.statistics.router import router as statistics_router
 from polis.territories.router import router as territories_router
 from polis.units.router import hierarchy_router
@@ -70,6 +71,7 @@ DOMAIN_ROUTERS: tuple[APIRouter, ...] = (
     endorsements_admin_router,
     audit_router,
     docs_router,
+    sos_router,
 )
 
 _HTTP_STATUS_ERRORS = {

@@ -117,6 +117,25 @@ class Settings(BaseSettings):
     initiative_min_support_ataseuli: int = 100
     initiative_min_support_national: int = 1000
     initiative_answer_days: int = 14
+    # SOS signals (docs/sos.md). The moral-filter question the app asks before a signal.
+    sos_moral_filter_ka: str = (
+        "ეს არის უსამართლობა, რომელიც თქვენ ან სხვა ადამიანს დაემართა, და არა პირადი დავა?"
+    )
+    sos_moral_filter_en: str = (
+        "Is this an injustice done to you or to another person, and not a personal quarrel?"
+    )
+    # Comma-separated email addresses that get a signal escalated above the ataseuli.
+    sos_media_contacts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # How long a pending signal waits for verification at one level, by priority (hours).
+    sos_verify_hours_critical: float = 1
+    sos_verify_hours_high: float = 6
+    sos_verify_hours_normal: float = 24
+    sos_verify_hours_low: float = 72
+    # How long a verified signal may sit unresolved at one level (hours).
+    sos_level_hours: float = 48
+    # The deadline sweep: signals per transaction, and transactions per run.
+    sos_sweep_batch_size: int = 500
+    sos_sweep_max_batches: int = 200
 
     idempotency_ttl_seconds: int = 24 * 3600
     idempotency_lock_seconds: int = 60
@@ -141,6 +160,7 @@ class Settings(BaseSettings):
     heartbeat_interval_seconds: float = 60.0
 
     _split_admin_phones = field_validator("bootstrap_admin_phones", mode="before")(_comma_list)
+    _split_media_contacts = field_validator("sos_media_contacts", mode="before")(_comma_list)
 
     @property
     def is_production(self) -> bool:

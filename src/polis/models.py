@@ -16,6 +16,7 @@ MODEL_MODULES = (
     "polis.arbitration.models",
     "polis.maintenance.models",
     "polis.initiatives.models",
+    "polis.sos.models",
 )
 
 

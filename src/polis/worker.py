@@ -23,8 +23,6 @@ from polis.models import import_all_models
 # per run. A job is registered once its task exists; still to come, each added by its domain:
 #   every minute    election lifecycle: start, close, tally, runoffs, install leaders,
 #                   schedule re-elections
-#   every 5 minutes SOS deadline sweep
-#   hourly          initiative answer deadlines
 #   daily           GeD re-verification batch
 BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     # §3.9 hourly: hierarchy formation sweep
@@ -51,6 +49,11 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "arbitration-assign-waiting": {
         "task": "polis.arbitration.assign_waiting",
         "schedule": timedelta(hours=1),
+    },
+    # §3.9 every 5 minutes: SOS deadline sweep
+    "sos-deadline-sweep": {
+        "task": "polis.sos.deadline_sweep",
+        "schedule": timedelta(minutes=5),
     },
     # §3.9 hourly: initiative answer deadlines
     "initiatives-answer-deadlines": {
@@ -83,6 +86,7 @@ TASK_MODULES = [
     "polis.arbitration.tasks",
     "polis.maintenance.tasks",
     "polis.initiatives.tasks",
+    "polis.sos.tasks",
 ]
 
 

@@ -114,15 +114,16 @@ async def test_defaults_list_every_type_with_all_its_allowed_channels_on(
     data = _data(await http.get(PREFERENCES, headers=alice.headers))
     types = _by_type(data)
     assert set(types) == {t.value for t in NotificationType}
-    # SMS only for security messages.
+    # SMS only for security messages and critical SOS signals.
     assert types["new_device_login"] == {
         "type": "new_device_login",
         "allowed": ["push", "email", "sms"],
         "enabled": ["push", "email", "sms"],
     }
     assert types["session_revoked"]["allowed"] == ["push", "email", "sms"]
+    assert types["sos_signal_critical"]["allowed"] == ["push", "email", "sms"]
     for name, item in types.items():
-        if name not in {"new_device_login", "session_revoked"}:
+        if name not in {"new_device_login", "session_revoked", "sos_signal_critical"}:
             assert item["allowed"] == ["push", "email"], name
             assert item["enabled"] == ["push", "email"], name
 
@@ -267,7 +268,7 @@ async def test_channels_for_every_type_defaults_to_its_allowed_channels(
     for notification_type in NotificationType:
         channels = await service.channels_for(db_session, alice.user.id, notification_type)
         expected = {"push", "email"}
-        if notification_type in service.SECURITY_TYPES:
+        if notification_type in service.SMS_TYPES:
             expected.add("sms")
         assert channels == expected, notification_type
     assert all(isinstance(c, str) for c in channels)

@@ -29,6 +29,10 @@ SAMPLE_VALUES = {
     "title": "Lights for Vake park",
     "target": "20",
     "due_date": "2026-12-10",
+    "signal_title": "Water cut off for a week",
+    "sos_priority": "high",
+    "notes": "A private quarrel between neighbours",
+    "sos_level": "ormotsdaateuli",
 }
 
 

@@ -71,6 +71,14 @@ class ErrorCode(Enum):
     DECISION_FINAL = (3026, 409, "This decision is final and cannot be appealed.")
     # 3030: notification preferences (docs/notifications.md).
     CHANNEL_NOT_ALLOWED = (3030, 422, "This notification type cannot be sent on this channel.")
+    # 3040-3049: SOS signals (docs/sos.md).
+    SOS_WRONG_STATE = (3040, 409, "The signal is not in a state that allows this.")
+    SOS_INVALID_ESCALATION = (
+        3041,
+        422,
+        "A signal only moves up: name a level above the one that holds it.",
+    )
+    SOS_NOT_VERIFIED = (3042, 409, "Only a verified signal is handed to the media.")
     # 3050-3059: initiatives (docs/initiatives.md).
     INITIATIVE_NOT_IN_SCOPE = (3050, 403, "You are not a member of this initiative's scope.")
     INITIATIVE_TARGET_TOO_LOW = (

@@ -64,6 +64,12 @@ class NotificationType(enum.StrEnum):
     INITIATIVE_COMPLETED = "initiative_completed"
     INITIATIVE_REJECTED = "initiative_rejected"
     INITIATIVE_REASSIGNED = "initiative_reassigned"
+    SOS_SIGNAL_RECEIVED = "sos_signal_received"
+    SOS_SIGNAL_CRITICAL = "sos_signal_critical"
+    SOS_SIGNAL_VERIFIED = "sos_signal_verified"
+    SOS_SIGNAL_REJECTED = "sos_signal_rejected"
+    SOS_SIGNAL_ESCALATED = "sos_signal_escalated"
+    SOS_SIGNAL_RESOLVED = "sos_signal_resolved"
 
 
 class Notification(UUIDPrimaryKey, Timestamps, Base):

@@ -194,12 +194,14 @@ def render(notification: Notification, language: Language) -> texts.RenderedText
 SECURITY_TYPES: frozenset[NotificationType] = frozenset(
     {NotificationType.NEW_DEVICE_LOGIN, NotificationType.SESSION_REVOKED}
 )
+# Security messages and critical SOS signals (the SOS domain's own type for them).
+SMS_TYPES: frozenset[NotificationType] = SECURITY_TYPES | {NotificationType.SOS_SIGNAL_CRITICAL}
 _EVERYWHERE = frozenset({Channel.PUSH, Channel.EMAIL, Channel.SMS})
 _NO_SMS = frozenset({Channel.PUSH, Channel.EMAIL})
 # The channels each type may use at all, and its default: all of them on. A member's choices
 # only turn some of them off.
 ALLOWED: dict[NotificationType, frozenset[Channel]] = {
-    notification_type: _EVERYWHERE if notification_type in SECURITY_TYPES else _NO_SMS
+    notification_type: _EVERYWHERE if notification_type in SMS_TYPES else _NO_SMS
     for notification_type in NotificationType
 }
 

@@ -63,6 +63,12 @@ PARAMS: dict[NotificationType, tuple[str, ...]] = {
     NotificationType.INITIATIVE_COMPLETED: ("title",),
     NotificationType.INITIATIVE_REJECTED: ("title", "reason"),
     NotificationType.INITIATIVE_REASSIGNED: ("title",),
+    NotificationType.SOS_SIGNAL_RECEIVED: ("signal_title",),
+    NotificationType.SOS_SIGNAL_CRITICAL: ("signal_title",),
+    NotificationType.SOS_SIGNAL_VERIFIED: ("signal_title", "sos_priority"),
+    NotificationType.SOS_SIGNAL_REJECTED: ("signal_title", "notes"),
+    NotificationType.SOS_SIGNAL_ESCALATED: ("signal_title", "sos_level"),
+    NotificationType.SOS_SIGNAL_RESOLVED: ("signal_title",),
 }
 
 TEMPLATES: dict[NotificationType, dict[Language, Template]] = {
@@ -399,6 +405,66 @@ TEMPLATES: dict[NotificationType, dict[Language, Template]] = {
             body="The initiative “{title}” was passed to another leader for an answer.",
         ),
     },
+    NotificationType.SOS_SIGNAL_RECEIVED: {
+        Language.KA: Template(
+            title="ახალი SOS სიგნალი",
+            body="SOS სიგნალი „{signal_title}“ თქვენ გადმოგეცათ: გადაამოწმეთ ის.",
+        ),
+        Language.EN: Template(
+            title="A new SOS signal",
+            body='The SOS signal "{signal_title}" was given to you: please verify it.',
+        ),
+    },
+    NotificationType.SOS_SIGNAL_CRITICAL: {
+        Language.KA: Template(
+            title="კრიტიკული SOS სიგნალი",
+            body="კრიტიკული SOS სიგნალი „{signal_title}“ თქვენ გადმოგეცათ: იმოქმედეთ დაუყოვნებლივ.",
+        ),
+        Language.EN: Template(
+            title="A critical SOS signal",
+            body='The critical SOS signal "{signal_title}" was given to you: act at once.',
+        ),
+    },
+    NotificationType.SOS_SIGNAL_VERIFIED: {
+        Language.KA: Template(
+            title="SOS სიგნალი დადასტურდა",
+            body="თქვენი SOS სიგნალი „{signal_title}“ დადასტურდა, პრიორიტეტით: {sos_priority}.",
+        ),
+        Language.EN: Template(
+            title="SOS signal verified",
+            body='Your SOS signal "{signal_title}" was verified, with priority {sos_priority}.',
+        ),
+    },
+    NotificationType.SOS_SIGNAL_REJECTED: {
+        Language.KA: Template(
+            title="SOS სიგნალი არ დადასტურდა",
+            body="თქვენი SOS სიგნალი „{signal_title}“ არ დადასტურდა. მიზეზი: {notes}",
+        ),
+        Language.EN: Template(
+            title="SOS signal not verified",
+            body='Your SOS signal "{signal_title}" was not found legitimate. Why: {notes}',
+        ),
+    },
+    NotificationType.SOS_SIGNAL_ESCALATED: {
+        Language.KA: Template(
+            title="SOS სიგნალი ზემოთ გადავიდა",
+            body="თქვენი SOS სიგნალი „{signal_title}“ გადაეცა დონეს: {sos_level}.",
+        ),
+        Language.EN: Template(
+            title="SOS signal moved up",
+            body='Your SOS signal "{signal_title}" was moved up to: {sos_level}.',
+        ),
+    },
+    NotificationType.SOS_SIGNAL_RESOLVED: {
+        Language.KA: Template(
+            title="SOS სიგნალი დაიხურა",
+            body="SOS სიგნალი „{signal_title}“ გადაწყვეტილად მოინიშნა.",
+        ),
+        Language.EN: Template(
+            title="SOS signal resolved",
+            body='The SOS signal "{signal_title}" was marked resolved.',
+        ),
+    },
 }
 
 # Param values that are codes (a role) are shown as words of the reader's language.
@@ -440,6 +506,34 @@ VALUE_LABELS: dict[str, dict[Language, dict[str, str]]] = {
             "ataseuli_formed": "an ataseuli formed above your ateuli",
             "first_seat": "you took your first leadership seat",
             "district_100_members": "your electoral district reached 100 members",
+        },
+    },
+    # SOS priorities and levels (polis.sos.models), spelt out for the same reason.
+    "sos_priority": {
+        Language.KA: {
+            "critical": "კრიტიკული",
+            "high": "მაღალი",
+            "normal": "ჩვეულებრივი",
+            "low": "დაბალი",
+        },
+        Language.EN: {"critical": "critical", "high": "high", "normal": "normal", "low": "low"},
+    },
+    "sos_level": {
+        Language.KA: {
+            "ateuli": "ათისთავი",
+            "ormotsdaateuli": "ორმოცდაათისთავი",
+            "aseuli": "ასისთავი",
+            "ataseuli": "ათასისთავი",
+            "moderators": "მოდერატორები",
+            "media": "მედია",
+        },
+        Language.EN: {
+            "ateuli": "the atistavi",
+            "ormotsdaateuli": "the ormotsdaatistavi",
+            "aseuli": "the asistavi",
+            "ataseuli": "the atasistavi",
+            "moderators": "the moderators",
+            "media": "the media",
         },
     },
 }

@@ -1,0 +1,1 @@
+"""SOS signals: raising, routing, verification, escalation and the deadline sweep."""
