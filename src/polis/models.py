@@ -15,6 +15,7 @@ MODEL_MODULES = (
     "polis.endorsements.models",
     "polis.arbitration.models",
     "polis.maintenance.models",
+    "polis.elections.models",
 )
 
 

@@ -52,6 +52,12 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "task": "polis.arbitration.assign_waiting",
         "schedule": timedelta(hours=1),
     },
+    # §3.9 every minute: election lifecycle (open, finalise, runoffs, install leaders,
+    # schedule (re-)elections)
+    "elections-lifecycle": {
+        "task": "polis.elections.lifecycle",
+        "schedule": timedelta(minutes=1),
+    },
     # §3.9 daily: member activity report for admins (yesterday, UTC)
     "maintenance-activity-report": {
         "task": "polis.maintenance.activity_report",
@@ -77,6 +83,7 @@ TASK_MODULES = [
     "polis.endorsements.tasks",
     "polis.arbitration.tasks",
     "polis.maintenance.tasks",
+    "polis.elections.tasks",
 ]
 
 

@@ -26,6 +26,8 @@ SAMPLE_VALUES = {
     "until": "2027-05-01",
     "limit": "7",
     "case_number": "ARB-2026-000123",
+    "election_title": "Atistavi of Vake 1",
+    "winner_name": "Ana Gelashvili",
 }
 
 

@@ -59,6 +59,13 @@ class NotificationType(enum.StrEnum):
     ENDORSEMENT_SUSPENSION_LIFTED = "endorsement_suspension_lifted"
     ENDORSEMENT_LIMIT_CHANGED = "endorsement_limit_changed"
     SUPPORTER_FLAGGED = "supporter_flagged"
+    ELECTION_SCHEDULED = "election_scheduled"
+    ELECTION_NOMINATIONS_EXTENDED = "election_nominations_extended"
+    ELECTION_STARTED = "election_started"
+    ELECTION_CANCELLED = "election_cancelled"
+    ELECTION_COMPLETED = "election_completed"
+    ELECTION_RUNOFF = "election_runoff"
+    LEADER_ELECTED = "leader_elected"
 
 
 class Notification(UUIDPrimaryKey, Timestamps, Base):
