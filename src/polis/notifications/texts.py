@@ -362,7 +362,10 @@ TEMPLATES: dict[NotificationType, dict[Language, Template]] = {
         ),
         Language.EN: Template(
             title="Nominations extended",
-            body="Nobody has registered to stand in {election_title} yet: nominations are extended.",
+            body=(
+                "Nobody has registered to stand in {election_title} yet: "
+                "nominations are extended."
+            ),
         ),
     },
     NotificationType.ELECTION_STARTED: {
