@@ -363,8 +363,7 @@ TEMPLATES: dict[NotificationType, dict[Language, Template]] = {
         Language.EN: Template(
             title="Nominations extended",
             body=(
-                "Nobody has registered to stand in {election_title} yet: "
-                "nominations are extended."
+                "Nobody has registered to stand in {election_title} yet: nominations are extended."
             ),
         ),
     },
