@@ -374,7 +374,7 @@ async def _flush_new_election(session: AsyncSession, election: Election) -> bool
         async with session.begin_nested():
             await session.flush()
     except IntegrityError:
-        session.expunge(election)
+        # The savepoint's rollback has already taken the pending row out of the session.
         return False
     return True
 
