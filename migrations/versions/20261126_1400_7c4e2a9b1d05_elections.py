@@ -190,7 +190,6 @@ def upgrade() -> None:
             ["candidate_id"],
             ["election_candidates.id"],
             name=op.f("fk_election_ballots_candidate_id_election_candidates"),
-            ondelete="RESTRICT",
         ),
         sa.ForeignKeyConstraint(
             ["election_id"],

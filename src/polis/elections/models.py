@@ -196,6 +196,6 @@ class Ballot(Base):
         ForeignKey("elections.id", ondelete="CASCADE"), nullable=False
     )
     candidate_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("election_candidates.id", ondelete="RESTRICT"), nullable=False
+        ForeignKey("election_candidates.id"), nullable=False
     )
     vote_hash: Mapped[str] = mapped_column(String(VOTE_HASH_LENGTH), nullable=False, unique=True)
