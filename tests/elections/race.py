@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import delete, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from polis.audit.models import AuditLog
+from polis.auth.models import AuthSession
 from polis.auth.tokens import issue_access_token
 from polis.config import Settings
 from polis.elections.models import Candidate, Election, ElectionScope, ElectionType
@@ -19,6 +26,8 @@ from polis.notifications.models import Notification
 from polis.territories.models import Territory
 from polis.units.models import Unit
 from polis.users.models import MemberStatus, User, UserRole
+from tests.conftest import process_env
+from tests.e2e.harness import free_port
 
 
 @dataclass
@@ -50,6 +59,7 @@ class Committed:
             )
             await session.execute(delete(AuditLog).where(AuditLog.entity_id.in_(ids)))
             await session.execute(delete(AuditLog).where(AuditLog.actor_id.in_(self.user_ids)))
+            await session.execute(delete(AuthSession).where(AuthSession.user_id.in_(self.user_ids)))
             await session.execute(delete(User).where(User.id.in_(self.user_ids)))
             await session.execute(delete(Territory).where(Territory.id.in_(self.territory_ids)))
             await session.commit()
@@ -117,3 +127,26 @@ async def national_election(
     session.add_all(rows)
     await session.flush()
     return election, [row.id for row in rows]
+
+
+@contextmanager
+def serve(
+    settings: Settings, log: Path, **env: str
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A real `polis serve` process on the suite's servers, in its own process group;
+    ``env`` adds settings. Yields ``host:port`` and the process; killed and reaped after."""
+    port = free_port()
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "polis", "serve", "--port", str(port)],
+            env=process_env(settings, **env),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            yield f"127.0.0.1:{port}", process
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()

@@ -6,10 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -22,35 +18,13 @@ from polis.elections import service
 from polis.elections.models import Ballot, Election, Participation
 from polis.kit import clock
 from polis.kit.db import create_sessionmaker
-from tests.conftest import process_env
-from tests.e2e.harness import free_port
-from tests.elections.race import Committed, Voter, geders, national_election
+from tests.elections.race import Committed, Voter, geders, national_election, serve
 from tests.realtime.test_two_processes import wait_healthy
 
 VOTERS = 300
 # Kill the server once this many votes have been answered 200: well inside the burst.
 KILL_AFTER = 60
 CONCURRENCY = 16
-
-
-@contextmanager
-def serve(settings: Settings, log: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """A real `polis serve` process in its own process group."""
-    port = free_port()
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "polis", "serve", "--port", str(port)],
-            env=process_env(settings),
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            yield f"127.0.0.1:{port}", process
-        finally:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 async def test_every_vote_answered_200_survives_a_killed_api(
