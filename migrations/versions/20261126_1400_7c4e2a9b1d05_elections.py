@@ -161,12 +161,6 @@ def upgrade() -> None:
         sa.Column("voter_id", sa.Uuid(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
-            ["election_id"],
-            ["elections.id"],
-            name=op.f("fk_election_participations_election_id_elections"),
-            ondelete="CASCADE",
-        ),
-        sa.ForeignKeyConstraint(
             ["voter_id"],
             ["users.id"],
             name=op.f("fk_election_participations_voter_id_users"),
@@ -186,17 +180,6 @@ def upgrade() -> None:
         sa.Column("election_id", sa.Uuid(), nullable=False),
         sa.Column("candidate_id", sa.Uuid(), nullable=False),
         sa.Column("vote_hash", sa.String(length=64), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["candidate_id"],
-            ["election_candidates.id"],
-            name=op.f("fk_election_ballots_candidate_id_election_candidates"),
-        ),
-        sa.ForeignKeyConstraint(
-            ["election_id"],
-            ["elections.id"],
-            name=op.f("fk_election_ballots_election_id_elections"),
-            ondelete="CASCADE",
-        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_election_ballots")),
         sa.UniqueConstraint("vote_hash", name=op.f("uq_election_ballots_vote_hash")),
     )

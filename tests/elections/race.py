@@ -20,7 +20,14 @@ from polis.audit.models import AuditLog
 from polis.auth.models import AuthSession
 from polis.auth.tokens import issue_access_token
 from polis.config import Settings
-from polis.elections.models import Candidate, Election, ElectionScope, ElectionType
+from polis.elections.models import (
+    Ballot,
+    Candidate,
+    Election,
+    ElectionScope,
+    ElectionType,
+    Participation,
+)
 from polis.kit import clock
 from polis.notifications.models import Notification
 from polis.territories.models import Territory
@@ -52,6 +59,11 @@ class Committed:
     async def clean(self, maker: async_sessionmaker[AsyncSession]) -> None:
         async with maker() as session:
             ids = [str(i) for i in (*self.election_ids, *self.unit_ids)]
+            # Ballots and participations have no foreign key to cascade from their election.
+            await session.execute(delete(Ballot).where(Ballot.election_id.in_(self.election_ids)))
+            await session.execute(
+                delete(Participation).where(Participation.election_id.in_(self.election_ids))
+            )
             await session.execute(delete(Election).where(Election.id.in_(self.election_ids)))
             await session.execute(delete(Unit).where(Unit.id.in_(self.unit_ids)))
             await session.execute(

@@ -16,7 +16,16 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from polis.kit.db import Base, Timestamps, UUIDPrimaryKey
@@ -173,9 +182,8 @@ class Participation(Base):
 
     __tablename__ = "election_participations"
 
-    election_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("elections.id", ondelete="CASCADE"), primary_key=True
-    )
+    # No foreign key to the election: see Ballot.
+    election_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     voter_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
     )
@@ -192,10 +200,10 @@ class Ballot(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
-    election_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("elections.id", ondelete="CASCADE"), nullable=False
-    )
-    candidate_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("election_candidates.id"), nullable=False
-    )
+    # No foreign keys to the election or the candidate: a foreign-key check locks the row it
+    # points at (FOR KEY SHARE), and one election row shared by every concurrent voter would
+    # take a new MultiXact per vote. The vote's transaction checks both (service.cast_vote);
+    # elections are never deleted (they are history), so nothing is left dangling.
+    election_id: Mapped[uuid.UUID] = mapped_column(Uuid, nullable=False)
+    candidate_id: Mapped[uuid.UUID] = mapped_column(Uuid, nullable=False)
     vote_hash: Mapped[str] = mapped_column(String(VOTE_HASH_LENGTH), nullable=False, unique=True)

@@ -2,12 +2,17 @@
 
 Flush only; the caller commits. docs/elections.md explains every rule chosen here.
 
-Locks, and why a vote is never lost from a frozen tally: a vote first takes ``FOR KEY SHARE``
-on the election's row (as the ballot's foreign key would anyway), then checks the status by the
-clock. Finalisation and cancellation take ``FOR UPDATE`` on the same row, which waits for every
-vote in flight to commit and makes every later vote re-read the row and see it finalised or
-cancelled. Votes never block each other: key-share locks do not conflict, and no per-candidate
-counter exists (the tally counts ballots at the end).
+Locks, and why a vote is never lost from a frozen tally: a vote first takes the election's
+advisory lock in shared mode (``pg_advisory_xact_lock_shared``), then reads the election and
+checks the status by the clock. Finalisation and cancellation take the same advisory lock in
+exclusive mode (then the row lock): they wait for every vote in flight to commit, and every
+later vote, reading the election after the lock, sees it finalised or cancelled. Shared
+advisory locks never conflict with each other and live in the lock manager, not on the row:
+votes do not touch the election's row at all. That is also why the ballot and participation
+tables carry no foreign key to the election or the candidate (the checks are made here, in the
+same transaction): a foreign-key check locks the referenced row ``FOR KEY SHARE``, and on one
+row shared by every concurrent voter each new locker writes a new MultiXact onto the row. No
+per-candidate counter exists either: the tally counts ballots at the end.
 """
 
 from __future__ import annotations
@@ -127,14 +132,39 @@ async def _locked(
     session: AsyncSession, election_id: uuid.UUID, *, share: bool = False
 ) -> Election | None:
     statement = select(Election).where(Election.id == election_id)
-    # FOR KEY SHARE (votes, candidacies) never blocks another; FOR UPDATE (finalise, cancel)
-    # waits for them all, and they for it.
+    # FOR KEY SHARE (candidacies) never blocks another; FOR UPDATE (finalise, cancel) waits
+    # for them.
     statement = (
         statement.with_for_update(read=True, key_share=True)
         if share
-        else (statement.with_for_update())
+        else statement.with_for_update()
     )
     return await session.scalar(statement.execution_options(populate_existing=True))
+
+
+# First key of the two-key advisory lock of an election's ballot box (units growth uses 7402).
+BALLOT_BOX_LOCK = 7_403
+
+
+async def _close_ballot_box(session: AsyncSession, election_id: uuid.UUID) -> None:
+    """Wait for every vote in flight on ``election_id``, and hold later ones off until this
+    transaction ends (exclusive advisory lock)."""
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(:namespace, hashtext(:election))"),
+        {"namespace": BALLOT_BOX_LOCK, "election": str(election_id)},
+    )
+
+
+# A vote's first statement: the shared advisory lock, and whether the candidate stands in the
+# election (the lock must come before the election is read, in a statement of its own: a
+# statement's snapshot is taken when it starts, before any wait inside it).
+_OPEN_BALLOT_BOX = text(
+    """
+    SELECT pg_advisory_xact_lock_shared(:namespace, hashtext(:election)) IS NOT NULL,
+           EXISTS (SELECT 1 FROM election_candidates
+                   WHERE id = :candidate_id AND election_id = :election_id)
+    """
+)
 
 
 @dataclass(frozen=True)
@@ -490,6 +520,7 @@ async def cancel_election(
     session: AsyncSession, election_id: uuid.UUID, *, actor: User | None, reason: str
 ) -> Election:
     """Cancel a scheduled or active election (3035 once it has ended or was cancelled)."""
+    await _close_ballot_box(session, election_id)
     election = await _locked(session, election_id)
     if election is None:
         raise NotFound(_NO_ELECTION)
@@ -607,7 +638,19 @@ async def cast_vote(
     unknown candidate; 3002 already voted. Nothing is logged or audited here: the receipt
     and the voter meet only in this function and in the voter's answer.
     """
-    election = await _locked(session, election_id, share=True)
+    row = (
+        await session.execute(
+            _OPEN_BALLOT_BOX,
+            {
+                "namespace": BALLOT_BOX_LOCK,
+                "election": str(election_id),
+                "candidate_id": candidate_id,
+                "election_id": election_id,
+            },
+        )
+    ).one()
+    candidate_stands = bool(row[1])
+    election = await session.get(Election, election_id, populate_existing=True)
     if election is None:
         raise NotFound(_NO_ELECTION)
     now = clock.now()
@@ -617,12 +660,7 @@ async def cast_vote(
         )
     if not await may_vote(session, election, voter):
         raise PermissionDenied(error=ErrorCode.NOT_ELIGIBLE)
-    found = await session.scalar(
-        select(Candidate.id).where(
-            Candidate.id == candidate_id, Candidate.election_id == election.id
-        )
-    )
-    if found is None:
+    if not candidate_stands:
         raise NotFound(_NO_CANDIDATE)
     ballot_id = uuid.uuid4()
     vote_hash = ledger.new_vote_hash(election.id, ballot_id, candidate_id)
@@ -779,6 +817,7 @@ async def finalize(session: AsyncSession, election_id: uuid.UUID) -> bool:
     Exactly once: under the election's row lock, a second caller finds ``finalized_at`` set
     and does nothing. Returns True when this call finalised the election.
     """
+    await _close_ballot_box(session, election_id)
     election = await _locked(session, election_id)
     if election is None or not needs_finalising(election):
         return False
