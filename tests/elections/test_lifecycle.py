@@ -208,3 +208,22 @@ async def test_a_new_higher_unit_schedules_its_leader_election(
     assert election.election_type.value == "ormotsdaatistavi"
     voters = await db_session.scalars(service.electorate(election))
     assert sorted(voters.all()) == sorted(a.members[0].user.id for a in ateulis)
+
+
+async def test_the_lifecycle_job_is_on_the_beat_every_minute_and_open_votes_are_counted(
+    db_session: AsyncSession, settings: Settings, district: Territory
+) -> None:
+    from polis.elections.tasks import LIFECYCLE_TASK
+    from polis.statistics import service as statistics
+    from polis.worker import BEAT_SCHEDULE, celery_app
+
+    entry = BEAT_SCHEDULE["elections-lifecycle"]
+    assert entry["task"] == LIFECYCLE_TASK
+    assert entry["schedule"] == timedelta(minutes=1)
+    assert LIFECYCLE_TASK in celery_app.tasks
+    clock.freeze()
+    ateuli = await full_ateuli(db_session, settings, district.id)
+    election = await scheduled_election(db_session, ateuli.unit)
+    before = (await statistics.platform(db_session)).open_elections
+    clock.freeze(voting_time(election))
+    assert (await statistics.platform(db_session)).open_elections == before + 1

@@ -201,6 +201,16 @@ async def list_elections(
     )
 
 
+async def count_voting(session: AsyncSession) -> int:
+    """How many elections are open for voting now (by the clock)."""
+    found = await session.scalar(
+        select(func.count())
+        .select_from(Election)
+        .where(_status_condition(ElectionStatus.ACTIVE, clock.now()))
+    )
+    return int(found or 0)
+
+
 @dataclass(frozen=True)
 class Counts:
     candidate_count: int
