@@ -185,6 +185,8 @@ async def test_an_atistavi_election_from_nominations_to_the_installed_leader(
             merkle_root=proof["merkle_root"],
         )
         assert ledger.verify_receipt(receipts[member.user.id], receipt)
+        # The server's proof is exactly the reference implementation's.
+        assert receipt == ledger.receipt(pairs, receipts[member.user.id])
     envelope_error(await client.get(f"{URL}/{election.id}/receipts/{'0' * 64}"), 404, 4001)
     # Voting is over.
     envelope_error(

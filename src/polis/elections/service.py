@@ -18,7 +18,7 @@ per-candidate counter exists either: the tally counts ballots at the end.
 from __future__ import annotations
 
 import uuid
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -43,7 +43,7 @@ from polis.elections.models import (
     ElectionType,
     Participation,
 )
-from polis.kit import clock
+from polis.kit import clock, merkle
 from polis.kit.errors import (
     BusinessRuleViolation,
     Conflict,
@@ -51,6 +51,7 @@ from polis.kit.errors import (
     NotFound,
     PermissionDenied,
     PolisError,
+    ServiceUnavailable,
     ValidationFailed,
 )
 from polis.kit.events import publish_event
@@ -723,16 +724,82 @@ async def published_ballots(session: AsyncSession, election: Election) -> Public
     return Publication(election=election, ballots=await _ballots(session, election.id))
 
 
+@dataclass(frozen=True)
+class _ProofTree:
+    """A finalised election's Merkle tree, every level kept, for answering proofs."""
+
+    merkle_root: str
+    leaf_index: dict[str, int]
+    candidates: list[uuid.UUID]
+    levels: list[list[bytes]]
+
+    def receipt(self, vote_hash: str) -> ledger.Receipt | None:
+        index = self.leaf_index.get(vote_hash)
+        if index is None:
+            return None
+        # RFC 6962 §2.1.1 on this level layout (``polis.kit.merkle``): a lone right-most node
+        # moves up unchanged, so it has no sibling at that level.
+        path: list[str] = []
+        position = index
+        for level in self.levels[:-1]:
+            sibling = position ^ 1
+            if sibling < len(level):
+                path.append(level[sibling].hex())
+            position //= 2
+        return ledger.Receipt(
+            candidate_id=self.candidates[index],
+            leaf_index=index,
+            tree_size=len(self.candidates),
+            audit_path=path,
+            merkle_root=self.merkle_root,
+        )
+
+
+def _build_tree(ballots: list[ledger.Ballot]) -> _ProofTree:
+    ordered = sorted(ballots, key=lambda ballot: ballot[0])
+    level = [merkle.leaf_hash(ledger.entry(*ballot)) for ballot in ordered]
+    levels = [level]
+    while len(level) > 1:
+        paired = [merkle.node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            paired.append(level[-1])
+        level = paired
+        levels.append(level)
+    return _ProofTree(
+        merkle_root=levels[-1][0].hex() if ordered else ledger.merkle_root([]),
+        leaf_index={vote_hash: n for n, (vote_hash, _) in enumerate(ordered)},
+        candidates=[candidate_id for _, candidate_id in ordered],
+        levels=levels,
+    )
+
+
+# Proof trees of the last few finalised elections, per process. Building one reads every ballot
+# and hashes the whole tree; a national election's voters each ask for their proof, so the tree
+# is built once rather than once per voter. Keyed by the frozen root too: a tree is never stale.
+_TREES: OrderedDict[tuple[uuid.UUID, str], _ProofTree] = OrderedDict()
+_TREES_KEPT = 4
+
+
+async def _proof_tree(session: AsyncSession, election: Election) -> _ProofTree:
+    assert election.merkle_root is not None
+    key = (election.id, election.merkle_root)
+    tree = _TREES.get(key)
+    if tree is None:
+        tree = _build_tree(await _ballots(session, election.id))
+        if tree.merkle_root != election.merkle_root:  # pragma: no cover - a corrupted store
+            raise ServiceUnavailable("The ballots do not match the frozen Merkle root.")
+        _TREES[key] = tree
+        while len(_TREES) > _TREES_KEPT:
+            _TREES.popitem(last=False)
+    _TREES.move_to_end(key)
+    return tree
+
+
 async def receipt_of(session: AsyncSession, election: Election, vote_hash: str) -> ledger.Receipt:
     """The inclusion proof of one receipt (3003 before completion, 404 if unknown)."""
     _require_published(election)
-    known = await session.scalar(
-        select(Ballot.id).where(Ballot.vote_hash == vote_hash, Ballot.election_id == election.id)
-    )
-    if known is None:
-        raise NotFound("No ballot has this receipt in this election.")
-    proof = ledger.receipt(await _ballots(session, election.id), vote_hash)
-    if proof is None:  # pragma: no cover - the ballot was just found
+    proof = (await _proof_tree(session, election)).receipt(vote_hash)
+    if proof is None:
         raise NotFound("No ballot has this receipt in this election.")
     return proof
 
