@@ -377,3 +377,37 @@ async def test_my_elections_lists_the_seats_i_elect(
     mine = envelope_body(await client.get(f"{URL}/my-elections", headers=member.headers))["data"]
     assert mine == []
     assert await db_session.scalar(select(func.count()).select_from(LeadershipTerm)) is not None
+
+
+async def test_an_election_cancelled_while_voting_takes_no_more_votes_and_publishes_nothing(
+    client: httpx.AsyncClient, db_session: AsyncSession, settings: Settings, district: Territory
+) -> None:
+    clock.freeze()
+    admin = await verified(db_session, settings, district.id, admin=True)
+    ateuli = await full_ateuli(db_session, settings, district.id)
+    election = await scheduled_election(db_session, ateuli.unit)
+    candidate = await register(client, election.id, ateuli.members[0])
+    move_clock(settings, voting_time(election), admin, *ateuli.members)
+    await vote(client, election.id, ateuli.members[1], candidate)
+    cancelled = envelope_body(
+        await client.post(f"{URL}/{election.id}/cancel", headers=admin.headers)
+    )["data"]
+    assert (cancelled["status"], cancelled["total_votes"]) == ("cancelled", 1)
+    envelope_error(
+        await client.post(
+            f"{URL}/{election.id}/vote",
+            json={"candidate_id": candidate},
+            headers=ateuli.members[2].headers,
+        ),
+        409,
+        3003,
+    )
+    results = envelope_body(await client.get(f"{URL}/{election.id}/results"))["data"]
+    assert results["election"]["status"] == "cancelled" and results["merkle_root"] is None
+    envelope_error(await client.get(f"{URL}/{election.id}/ballots"), 409, 3003)
+    # Past its end, a cancelled election is never finalised.
+    move_clock(settings, after(election))
+    envelope_body(await client.get(f"{URL}/{election.id}/results"))
+    stored = await db_session.get_one(Election, election.id)
+    await db_session.refresh(stored)
+    assert stored.finalized_at is None
