@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint typecheck pytest bench bench-startup bench-auth bench-hierarchy lock clean
+.PHONY: dev test lint typecheck pytest bench bench-startup bench-auth bench-hierarchy bench-sos-sweep bench-elections lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,9 +43,11 @@ bench-auth: $(STAMP)
 bench-hierarchy: $(STAMP)
 	$(BIN)/python -m bench.hierarchy_load $(ARGS)
 
-.PHONY: bench-sos-sweep
 bench-sos-sweep: $(STAMP)
 	$(BIN)/python -m bench.sos_sweep $(ARGS)
+
+bench-elections: $(STAMP)
+	$(BIN)/python -m bench.elections_vote $(ARGS)
 
 # Regenerate the lock from pyproject.toml (needs the dev extra installed).
 lock: | $(BIN)/python

@@ -21,6 +21,7 @@ from polis.audit.router import router as audit_router
 from polis.auth.deps import resolve_subject
 from polis.auth.router import router as auth_router
 from polis.config import Settings, get_settings
+from polis.elections.router import router as elections_router
 from polis.endorsements.router import admin_router as endorsements_admin_router
 from polis.endorsements.router import router as endorsements_router
 from polis.gamification.router import router as gamification_router
@@ -72,6 +73,7 @@ DOMAIN_ROUTERS: tuple[APIRouter, ...] = (
     audit_router,
     docs_router,
     sos_router,
+    elections_router,
 )
 
 _HTTP_STATUS_ERRORS = {

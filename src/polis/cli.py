@@ -261,6 +261,43 @@ def territories_import(
     )
 
 
+@app.command("verify-election")
+def verify_election(
+    source: Annotated[
+        str, typer.Argument(help="The election's URL (…/api/v1/elections/ID) or a saved file.")
+    ],
+    receipt: Annotated[
+        list[str] | None,
+        typer.Option("--receipt", help="A vote_hash whose inclusion proof to check (repeatable)."),
+    ] = None,
+) -> None:
+    """Recompute a completed election's tally and Merkle root from its published ballots and
+    compare them with its published results (docs/verification.md). Exit code 1 on any
+    mismatch, 2 when the publication cannot be read."""
+    from rich.table import Table
+
+    from polis.elections import verify
+
+    try:
+        publication = verify.load(source)
+    except verify.PublicationError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from error
+    checks = verify.check(publication)
+    checks += [verify.check_receipt(publication, vote_hash) for vote_hash in receipt or []]
+    table = Table(title=f"Election {publication.results.election.id}")
+    for column in ("check", "result", "detail"):
+        table.add_column(column)
+    for item in checks:
+        verdict = "[green]ok[/green]" if item.ok else "[red]MISMATCH[/red]"
+        table.add_row(item.name, verdict, item.detail)
+    console.print(table)
+    if not all(item.ok for item in checks):
+        console.print("[red]The publication does not verify.[/red]")
+        raise typer.Exit(1)
+    console.print(f"[green]Verified: {len(publication.ballots.ballots)} ballots.[/green]")
+
+
 def main() -> None:  # pragma: no cover - the console script
     app(prog_name="polis")
 

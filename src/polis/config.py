@@ -159,6 +159,10 @@ class Settings(BaseSettings):
     beat_lock_timeout: int = 300
     heartbeat_interval_seconds: float = 60.0
 
+    # Elections the system schedules (§3.4): nominations, then voting; 3 days each.
+    election_nomination_seconds: int = 259_200
+    election_voting_seconds: int = 259_200
+
     _split_admin_phones = field_validator("bootstrap_admin_phones", mode="before")(_comma_list)
     _split_media_contacts = field_validator("sos_media_contacts", mode="before")(_comma_list)
 

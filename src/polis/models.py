@@ -17,6 +17,7 @@ MODEL_MODULES = (
     "polis.maintenance.models",
     "polis.initiatives.models",
     "polis.sos.models",
+    "polis.elections.models",
 )
 
 

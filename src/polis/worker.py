@@ -20,9 +20,7 @@ from polis.models import import_all_models
 
 # The periodic jobs of DESIGN.md §3.9, one table (name → entry). Interval jobs use timedelta;
 # daily and weekly ones run at fixed UTC times (crontab). Every task is idempotent and bounded
-# per run. A job is registered once its task exists; still to come, each added by its domain:
-#   every minute    election lifecycle: start, close, tally, runoffs, install leaders,
-#                   schedule re-elections
+# per run. A job is registered once its task exists; still to come:
 #   daily           GeD re-verification batch
 BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     # §3.9 hourly: hierarchy formation sweep
@@ -49,6 +47,12 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "arbitration-assign-waiting": {
         "task": "polis.arbitration.assign_waiting",
         "schedule": timedelta(hours=1),
+    },
+    # §3.9 every minute: election lifecycle (open, finalise, runoffs, install leaders,
+    # schedule (re-)elections)
+    "elections-lifecycle": {
+        "task": "polis.elections.lifecycle",
+        "schedule": timedelta(minutes=1),
     },
     # §3.9 every 5 minutes: SOS deadline sweep
     "sos-deadline-sweep": {
@@ -87,6 +91,7 @@ TASK_MODULES = [
     "polis.maintenance.tasks",
     "polis.initiatives.tasks",
     "polis.sos.tasks",
+    "polis.elections.tasks",
 ]
 
 

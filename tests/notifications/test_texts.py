@@ -33,6 +33,8 @@ SAMPLE_VALUES = {
     "sos_priority": "high",
     "notes": "A private quarrel between neighbours",
     "sos_level": "ormotsdaateuli",
+    "election_title": "Atistavi of Vake 1",
+    "winner_name": "Ana Gelashvili",
 }
 
 

@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from polis.config import Settings
+from polis.elections.models import Election, ElectionType
 from polis.notifications.models import Notification, NotificationType
 from polis.territories.models import Territory, TerritoryType
 from polis.units import service
@@ -129,11 +130,14 @@ async def test_join_fills_to_ten_then_turns_active_and_an_election_is_due(
     assert unit.activated_at is not None and unit.leader_election_due_at is not None
     assert await _open_members(db_session, unit.id) == 10
     assert await service.open_membership(db_session, eleventh.user.id) is None
+    # The atistavi election is scheduled at once, and every member hears of it.
+    election = await db_session.scalar(select(Election).where(Election.scope_id == unit.id))
+    assert election is not None and election.election_type is ElectionType.ATISTAVI
     notified = (
         await db_session.scalars(
             select(Notification.user_id).where(
-                Notification.type == NotificationType.LEADER_ELECTION_DUE,
-                Notification.params["unit_id"].astext == str(unit.id),
+                Notification.type == NotificationType.ELECTION_SCHEDULED,
+                Notification.params["election_id"].astext == str(election.id),
             )
         )
     ).all()

@@ -71,6 +71,12 @@ class ErrorCode(Enum):
     DECISION_FINAL = (3026, 409, "This decision is final and cannot be appealed.")
     # 3030: notification preferences (docs/notifications.md).
     CHANNEL_NOT_ALLOWED = (3030, 422, "This notification type cannot be sent on this channel.")
+    # 3031-3039: elections (docs/elections.md).
+    NOT_ELIGIBLE_CANDIDATE = (3031, 403, "You may not stand as a candidate in this election.")
+    ALREADY_A_CANDIDATE = (3032, 409, "You are already a candidate in this election.")
+    ELECTION_ALREADY_OPEN = (3033, 409, "An open election for this seat already exists.")
+    INVALID_ELECTION_PERIOD = (3034, 422, "The election's times are not a valid period.")
+    ELECTION_FINISHED = (3035, 409, "The election has already ended.")
     # 3040-3049: SOS signals (docs/sos.md).
     SOS_WRONG_STATE = (3040, 409, "The signal is not in a state that allows this.")
     SOS_INVALID_ESCALATION = (

@@ -70,6 +70,13 @@ class NotificationType(enum.StrEnum):
     SOS_SIGNAL_REJECTED = "sos_signal_rejected"
     SOS_SIGNAL_ESCALATED = "sos_signal_escalated"
     SOS_SIGNAL_RESOLVED = "sos_signal_resolved"
+    ELECTION_SCHEDULED = "election_scheduled"
+    ELECTION_NOMINATIONS_EXTENDED = "election_nominations_extended"
+    ELECTION_STARTED = "election_started"
+    ELECTION_CANCELLED = "election_cancelled"
+    ELECTION_COMPLETED = "election_completed"
+    ELECTION_RUNOFF = "election_runoff"
+    LEADER_ELECTED = "leader_elected"
 
 
 class Notification(UUIDPrimaryKey, Timestamps, Base):

@@ -69,6 +69,13 @@ PARAMS: dict[NotificationType, tuple[str, ...]] = {
     NotificationType.SOS_SIGNAL_REJECTED: ("signal_title", "notes"),
     NotificationType.SOS_SIGNAL_ESCALATED: ("signal_title", "sos_level"),
     NotificationType.SOS_SIGNAL_RESOLVED: ("signal_title",),
+    NotificationType.ELECTION_SCHEDULED: ("election_title",),
+    NotificationType.ELECTION_NOMINATIONS_EXTENDED: ("election_title",),
+    NotificationType.ELECTION_STARTED: ("election_title",),
+    NotificationType.ELECTION_CANCELLED: ("election_title",),
+    NotificationType.ELECTION_COMPLETED: ("election_title",),
+    NotificationType.ELECTION_RUNOFF: ("election_title",),
+    NotificationType.LEADER_ELECTED: ("unit_name", "winner_name"),
 }
 
 TEMPLATES: dict[NotificationType, dict[Language, Template]] = {
@@ -463,6 +470,90 @@ TEMPLATES: dict[NotificationType, dict[Language, Template]] = {
         Language.EN: Template(
             title="SOS signal resolved",
             body='The SOS signal "{signal_title}" was marked resolved.',
+        ),
+    },
+    NotificationType.ELECTION_SCHEDULED: {
+        Language.KA: Template(
+            title="არჩევნები დაინიშნა",
+            body=(
+                "დაინიშნა არჩევნები: {election_title}. კანდიდატების რეგისტრაცია ღიაა, "
+                "ხმის მიცემა დაიწყება კენჭისყრის დღეს."
+            ),
+        ),
+        Language.EN: Template(
+            title="An election was scheduled",
+            body=(
+                "An election was scheduled: {election_title}. Candidates may register now; "
+                "voting opens when nominations close."
+            ),
+        ),
+    },
+    NotificationType.ELECTION_NOMINATIONS_EXTENDED: {
+        Language.KA: Template(
+            title="კანდიდატების რეგისტრაცია გაგრძელდა",
+            body="არჩევნებში „{election_title}“ ჯერ არავინ დარეგისტრირდა: რეგისტრაცია გაგრძელდა.",
+        ),
+        Language.EN: Template(
+            title="Nominations extended",
+            body=(
+                "Nobody has registered to stand in {election_title} yet: nominations are extended."
+            ),
+        ),
+    },
+    NotificationType.ELECTION_STARTED: {
+        Language.KA: Template(
+            title="ხმის მიცემა დაიწყო",
+            body="არჩევნებში „{election_title}“ ხმის მიცემა დაიწყო. მიეცით ხმა.",
+        ),
+        Language.EN: Template(
+            title="Voting has opened",
+            body="Voting has opened in {election_title}. Cast your vote.",
+        ),
+    },
+    NotificationType.ELECTION_CANCELLED: {
+        Language.KA: Template(
+            title="არჩევნები გაუქმდა",
+            body="არჩევნები „{election_title}“ გაუქმდა.",
+        ),
+        Language.EN: Template(
+            title="Election cancelled",
+            body="The election {election_title} was cancelled.",
+        ),
+    },
+    NotificationType.ELECTION_COMPLETED: {
+        Language.KA: Template(
+            title="არჩევნები დასრულდა",
+            body=(
+                "არჩევნები „{election_title}“ დასრულდა. შედეგები და ყველა ბიულეტენი "
+                "გამოქვეყნებულია: შეამოწმეთ, რომ თქვენი ხმა დაითვალეს."
+            ),
+        ),
+        Language.EN: Template(
+            title="Election completed",
+            body=(
+                "The election {election_title} has ended. The results and every ballot are "
+                "published: check that your vote was counted."
+            ),
+        ),
+    },
+    NotificationType.ELECTION_RUNOFF: {
+        Language.KA: Template(
+            title="მეორე ტური",
+            body="არჩევნებში „{election_title}“ ხმები თანაბრად გაიყო: დაიწყო მეორე ტური.",
+        ),
+        Language.EN: Template(
+            title="Runoff",
+            body="The vote in {election_title} was tied: a runoff between the tied has opened.",
+        ),
+    },
+    NotificationType.LEADER_ELECTED: {
+        Language.KA: Template(
+            title="ლიდერი აირჩიეს",
+            body="{unit_name}-ის ახალი ლიდერია {winner_name}.",
+        ),
+        Language.EN: Template(
+            title="A leader was elected",
+            body="{winner_name} was elected the leader of {unit_name}.",
         ),
     },
 }

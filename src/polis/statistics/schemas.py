@@ -40,7 +40,7 @@ class PlatformStatisticsOut(BaseModel):
     active: int
     passive: int
     units: UnitsOut
-    open_elections: int = Field(description="0 until elections exist")
+    open_elections: int = Field(description="elections open for voting now")
     pending_sos: int = Field(description="0 until SOS exists")
     active_initiatives: int = Field(description="0 until initiatives exist")
     registrations: GrowthOut

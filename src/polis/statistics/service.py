@@ -1,7 +1,7 @@
 """Statistics: counts for the platform, a territory, an ateuli and a member (issue 4, item 7).
 
 Read-only; every number is counted from the tables of the domains that own them. Domains not
-built yet (elections, SOS, initiatives) count 0, with the place the number will come from.
+built yet (SOS, initiatives) count 0, with the place the number will come from.
 Definitions: docs/gamification.md (Statistics).
 """
 
@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from polis.elections import service as elections
 from polis.gamification.service import achievement_count, verified_member
 from polis.kit import clock
 from polis.kit.errors import NotFound
@@ -127,8 +128,8 @@ async def platform(session: AsyncSession) -> PlatformStatistics:
         active=int(verified_row[3]),
         passive=int(verified_row[4]),
         units=await _units_per_level(session),
-        # Elections (issue: elections): elections whose voting window is open now.
-        open_elections=0,
+        # Elections whose voting window is open now (by the clock).
+        open_elections=await elections.count_voting(session),
         # SOS (issue: SOS): reports waiting for verification.
         pending_sos=0,
         # Initiatives (issue: initiatives): initiatives collecting support or assigned.

@@ -166,6 +166,10 @@ async def _form(
         entity_id=unit.id,
         new={"level": level, "children": [child.id for child in children]},
     )
+    # Imported here: elections builds on units. Its leader election is scheduled at once.
+    from polis.elections.service import schedule_leader_election
+
+    await schedule_leader_election(session, unit)
     return unit
 
 

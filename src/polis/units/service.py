@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,8 +27,6 @@ from polis.kit.errors import (
     PermissionDenied,
 )
 from polis.kit.pagination import Page, PageParams, paginate
-from polis.notifications.models import NotificationType
-from polis.notifications.service import notify
 from polis.territories import service as territories
 from polis.territories.models import Territory, TerritoryType
 from polis.units import hierarchy
@@ -455,30 +453,19 @@ async def rename_unit(session: AsyncSession, unit: Unit, actor: User, name: str)
 
 
 async def on_leader_election_due(session: AsyncSession, unit: Unit) -> None:
-    """Record that ``unit`` must elect a leader, and tell its members.
+    """``unit`` must elect a leader: stamp ``leader_election_due_at`` and schedule the election.
 
-    Elections do not exist yet. This is the single place the elections issue replaces: today
-    it stamps ``units.leader_election_due_at`` (which that issue's scheduler will read, so
-    nothing due is lost) and notifies the members of an ateuli once per due date.
+    Scheduling is the elections domain's (``polis.elections.service.schedule_leader_election``):
+    idempotent, so a unit never gets a second open election for its seat. The stamp stays until
+    a leader is installed, so the every-minute lifecycle job reschedules whatever did not end in
+    a leader (no candidate, no vote).
     """
-    now = clock.now()
-    unit.leader_election_due_at = now
+    # Imported here: elections builds on units, not the other way round.
+    from polis.elections import service as elections
+
+    unit.leader_election_due_at = clock.now()
     await session.flush()
-    if unit.level is not UnitLevel.ATEULI:
-        return
-    member_ids = await session.scalars(
-        select(UnitMembership.user_id).where(
-            UnitMembership.unit_id == unit.id, UnitMembership.left_at.is_(None)
-        )
-    )
-    for member_id in member_ids.all():
-        await notify(
-            session,
-            member_id,
-            NotificationType.LEADER_ELECTION_DUE,
-            {"unit_name": unit.name, "unit_id": unit.id},
-            dedupe_key=f"leader-election-due:{unit.id}:{now.isoformat()}",
-        )
+    await elections.schedule_leader_election(session, unit)
 
 
 async def on_ateuli_activated(session: AsyncSession, unit: Unit) -> None:
@@ -501,30 +488,32 @@ def _end_term(term: LeadershipTerm, reason: TermEndReason) -> None:
     term.end_reason = reason
 
 
-async def _is_eligible_leader(session: AsyncSession, unit: Unit, user_id: uuid.UUID) -> bool:
-    """Who may lead ``unit`` by §3.3's who-elects-whom table.
+def leader_pool(unit_id: uuid.UUID, level: UnitLevel) -> Select[uuid.UUID]:
+    """The ids of who may lead the unit by §3.3's who-elects-whom table, as a subquery.
 
-    atistavi: a member of the ateuli; ormotsdaatistavi: the atistavi of one of its ateulis;
-    asistavi: the atistavi of an ateuli within the aseuli (the table's "10 atistavis");
-    atasistavi: the asistavi of one of its aseulis.
+    atistavi: the members of the ateuli; ormotsdaatistavi: the atistavis of its ateulis;
+    asistavi: the atistavis of the ateulis within the aseuli (the table's "10 atistavis");
+    atasistavi: the asistavis of its aseulis. For every seat above the ateuli the electorate
+    is this same pool, so the elections domain uses it for voters and candidates alike.
     """
-    if unit.level is UnitLevel.ATEULI:
-        membership = await open_membership(session, user_id)
-        return membership is not None and membership.unit_id == unit.id
-    if unit.level is UnitLevel.ASEULI:
-        children = select(Unit.id).where(Unit.parent_id == unit.id)
+    if level is UnitLevel.ATEULI:
+        return select(UnitMembership.user_id).where(
+            UnitMembership.unit_id == unit_id, UnitMembership.left_at.is_(None)
+        )
+    if level is UnitLevel.ASEULI:
+        children = select(Unit.id).where(Unit.parent_id == unit_id)
         seat_units = select(Unit.id).where(Unit.parent_id.in_(children))
     else:
-        seat_units = select(Unit.id).where(Unit.parent_id == unit.id)
-    found = await session.scalar(
-        select(LeadershipTerm.id)
-        .where(
-            LeadershipTerm.user_id == user_id,
-            LeadershipTerm.ended_at.is_(None),
-            LeadershipTerm.unit_id.in_(seat_units),
-        )
-        .limit(1)
+        seat_units = select(Unit.id).where(Unit.parent_id == unit_id)
+    return select(LeadershipTerm.user_id).where(
+        LeadershipTerm.ended_at.is_(None), LeadershipTerm.unit_id.in_(seat_units)
     )
+
+
+async def _is_eligible_leader(session: AsyncSession, unit: Unit, user_id: uuid.UUID) -> bool:
+    """Whether ``user_id`` may lead ``unit`` (``leader_pool``)."""
+    pool = leader_pool(unit.id, unit.level).subquery()
+    found = await session.scalar(select(pool.c[0]).where(pool.c[0] == user_id).limit(1))
     return found is not None
 
 

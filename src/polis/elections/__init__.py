@@ -1,0 +1,1 @@
+"""Elections: leader and list elections with secret ballots and verifiable receipts."""

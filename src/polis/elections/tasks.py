@@ -1,0 +1,44 @@
+"""Background work of the elections domain: the every-minute lifecycle job (DESIGN.md §3.9).
+
+``polis.elections.lifecycle`` opens voting (or extends nominations once, then cancels and
+reschedules when nobody stands), finalises every election whose voting has ended (tally,
+Merkle root, winner or runoff, leader installed), and schedules the leader elections that are
+due (a vacant seat, a new unit, a term near its end). Idempotent, and safe when two copies
+run at once: every step holds the row lock of its election, and the open-seat unique index
+refuses a second election for one seat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import asdict
+
+from celery import shared_task
+
+from polis.config import Settings, get_settings
+from polis.elections import service
+from polis.kit.db import create_engine, create_sessionmaker
+from polis.kit.logging import get_logger
+
+LIFECYCLE_TASK = "polis.elections.lifecycle"
+
+log = get_logger(__name__)
+
+
+async def run_lifecycle(settings: Settings) -> service.LifecycleReport:
+    """One pass on its own small engine (a Celery task runs outside any event loop)."""
+    if settings.database_url is None:
+        raise RuntimeError("POLIS_DATABASE_URL is not set for this worker")
+    engine = create_engine(settings.database_url, pool_size=1, max_overflow=0)
+    try:
+        return await service.run_lifecycle(create_sessionmaker(engine))
+    finally:
+        await engine.dispose()
+
+
+@shared_task(name=LIFECYCLE_TASK, acks_late=True)
+def lifecycle() -> dict[str, int]:
+    """Open, finalise and schedule what the clock says is due. Idempotent."""
+    report = asdict(asyncio.run(run_lifecycle(get_settings())))
+    log.info("elections.lifecycle", **report)
+    return report
