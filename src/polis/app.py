@@ -36,6 +36,7 @@ from polis.kit.ratelimit import RateLimiter, default_rate_limit
 from polis.kit.redis import create_redis
 from polis.maintenance.router import router as maintenance_reports_router
 from polis.models import import_all_models
+from polis.notifications.admin_router import router as deliveries_admin_router
 from polis.notifications.router import router as notifications_router
 from polis.ops.router import docs_router
 from polis.ops.router import router as ops_router
@@ -65,6 +66,7 @@ DOMAIN_ROUTERS: tuple[APIRouter, ...] = (
     notifications_router,
     admin_router,
     maintenance_reports_router,
+    deliveries_admin_router,
     endorsements_admin_router,
     audit_router,
     docs_router,

@@ -67,6 +67,11 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "task": "polis.maintenance.inactive_cleanup",
         "schedule": crontab(minute=0, hour=3, day_of_week="sunday"),
     },
+    # §3.8 delivery outbox: re-enqueue due deliveries (lost tasks, dead workers)
+    "notifications-sweep-deliveries": {
+        "task": "polis.notifications.sweep_deliveries",
+        "schedule": timedelta(minutes=1),
+    },
 }
 
 TASK_MODULES = [
@@ -77,6 +82,8 @@ TASK_MODULES = [
     "polis.endorsements.tasks",
     "polis.arbitration.tasks",
     "polis.maintenance.tasks",
+    "polis.notifications.tasks",
+    "polis.email.tasks",
 ]
 
 

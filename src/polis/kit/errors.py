@@ -71,6 +71,12 @@ class ErrorCode(Enum):
     DECISION_FINAL = (3026, 409, "This decision is final and cannot be appealed.")
     # 3030: notification preferences (docs/notifications.md).
     CHANNEL_NOT_ALLOWED = (3030, 422, "This notification type cannot be sent on this channel.")
+    # 3060-3069: notification delivery (docs/notifications.md).
+    DELIVERY_NOT_RETRYABLE = (
+        3060,
+        409,
+        "Only a dead or permanently failed delivery can be retried.",
+    )
     # 4xxx resources
     NOT_FOUND = (4001, 404, "The resource was not found.")
     ALREADY_EXISTS = (4002, 409, "The resource already exists.")
