@@ -320,30 +320,28 @@ async def _views(
 ) -> list[DeliveryView]:
     if not deliveries:
         return []
-    notification_types = dict(
-        (
-            await session.execute(
-                select(Notification.id, Notification.type).where(
-                    Notification.id.in_({d.notification_id for d in deliveries})
-                )
+    notification_types = {
+        row.id: row.type
+        for row in await session.execute(
+            select(Notification.id, Notification.type).where(
+                Notification.id.in_({d.notification_id for d in deliveries})
             )
-        ).tuples()
-    )
+        )
+    }
     users = {
         u.id: u
         for u in await session.scalars(
             select(User).where(User.id.in_({d.user_id for d in deliveries}))
         )
     }
-    platforms = dict(
-        (
-            await session.execute(
-                select(PushDevice.id, PushDevice.platform).where(
-                    PushDevice.id.in_({d.device_id for d in deliveries if d.device_id})
-                )
+    platforms = {
+        row.id: row.platform
+        for row in await session.execute(
+            select(PushDevice.id, PushDevice.platform).where(
+                PushDevice.id.in_({d.device_id for d in deliveries if d.device_id})
             )
-        ).tuples()
-    )
+        )
+    }
     views = []
     for delivery in deliveries:
         user = users[delivery.user_id]

@@ -93,8 +93,7 @@ class Attempt:
 
 def _send(runtime: _Runtime, outgoing: Outgoing) -> None:
     """Hand ``outgoing`` to its channel's sender (blocking; raises what the sender raises)."""
-    if outgoing.address is None:
-        raise _NoAddress
+    assert outgoing.address is not None  # attempt_delivery never sends without one
     if outgoing.channel is Channel.PUSH:
         runtime.push.send(
             PushMessage(
@@ -120,10 +119,6 @@ def _send(runtime: _Runtime, outgoing: Outgoing) -> None:
         runtime.sms.send(outgoing.address, f"{outgoing.title}: {outgoing.body}")
 
 
-class _NoAddress(Exception):
-    """The device was removed, or the member has no email or phone any more."""
-
-
 async def attempt_delivery(
     sessions: async_sessionmaker[AsyncSession],
     settings: Settings,
@@ -138,13 +133,14 @@ async def attempt_delivery(
         return Attempt("skipped")
     if isinstance(claimed, NotDue):
         return Attempt("not_due", retry_in=max(claimed.seconds, 0.0))
-    try:
-        await asyncio.to_thread(send, claimed)
-    except _NoAddress:
+    if claimed.address is None:
+        # The device was removed, or the member has no email or phone any more.
         async with sessions() as session:
             await delivery.mark_failed_permanent(session, claimed, "no address")
             await session.commit()
         return Attempt("failed_permanent")
+    try:
+        await asyncio.to_thread(send, claimed)
     except PushTokenRejected as exc:
         async with sessions() as session:
             await delivery.mark_failed_permanent(session, claimed, exc.reason)
