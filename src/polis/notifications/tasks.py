@@ -19,9 +19,9 @@ import os
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from celery import shared_task
+from celery import Task, shared_task
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from polis.config import Settings, get_settings
@@ -175,8 +175,14 @@ async def attempt_delivery(
     return Attempt("sent")
 
 
-@shared_task(name=DELIVER_TASK, acks_late=True)
-def deliver(delivery_id: str) -> str:
+def _queue_of(task: Task[Any, Any]) -> str:
+    """The queue ``task``'s message came from: follow-up sends go to the same workers."""
+    info = task.request.delivery_info or {}
+    return str(info.get("routing_key") or task.app.conf.task_default_queue)
+
+
+@shared_task(name=DELIVER_TASK, bind=True, acks_late=True)
+def deliver(self: Task[Any, Any], delivery_id: str) -> str:
     """One attempt at the delivery ``delivery_id``; the outcome (``sent``, ``retry``, ``dead``,
     ``failed_permanent``, ``skipped``, ``not_due``)."""
     settings = get_settings()
@@ -189,13 +195,13 @@ def deliver(delivery_id: str) -> str:
     attempt = _run(settings, work)
     if attempt.retry_in is not None:
         # A hint only: if this message is lost, the sweep finds the row when it is due.
-        deliver.apply_async((delivery_id,), countdown=attempt.retry_in)
+        deliver.apply_async((delivery_id,), countdown=attempt.retry_in, queue=_queue_of(self))
     log.info("delivery.attempted", delivery_id=delivery_id, outcome=attempt.outcome)
     return attempt.outcome
 
 
-@shared_task(name=SWEEP_TASK, acks_late=True)
-def sweep_deliveries() -> int:
+@shared_task(name=SWEEP_TASK, bind=True, acks_late=True)
+def sweep_deliveries(self: Task[Any, Any]) -> int:
     """Enqueue every due delivery (lost tasks, dead workers). Idempotent: claiming is."""
     settings = get_settings()
 
@@ -204,8 +210,9 @@ def sweep_deliveries() -> int:
             return await delivery.due_ids(session)
 
     ids = _run(settings, work)
+    queue = _queue_of(self)
     for delivery_id in ids:
-        deliver.delay(str(delivery_id))
+        deliver.apply_async((str(delivery_id),), queue=queue)
     if ids:
         log.info("delivery.swept", count=len(ids))
     return len(ids)
