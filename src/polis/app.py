@@ -112,7 +112,9 @@ def _send_task_for(settings: Settings) -> Any:
     celery = create_celery(settings)
 
     def send_task(job: TaskJob) -> None:
-        celery.send_task(job.name, args=list(job.args), kwargs=job.kwargs)
+        # Fire and forget: the API never reads a task's result, and subscribing to one makes
+        # every publish fail for good once Redis has restarted ("must be restarted").
+        celery.send_task(job.name, args=list(job.args), kwargs=job.kwargs, ignore_result=True)
 
     return send_task
 

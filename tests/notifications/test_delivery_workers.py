@@ -109,7 +109,10 @@ class Pipeline:
     people: list[uuid.UUID]
 
     def send(self, job: TaskJob) -> None:
-        self.celery.send_task(job.name, args=list(job.args), kwargs=job.kwargs, queue=QUEUE)
+        # As the app publishes (polis.app): fire and forget.
+        self.celery.send_task(
+            job.name, args=list(job.args), kwargs=job.kwargs, queue=QUEUE, ignore_result=True
+        )
 
     async def person(self, *, email: bool = False, admin: bool = False) -> Person:
         """A member with one push device (and an email), committed for the worker to see."""
@@ -168,7 +171,7 @@ class Pipeline:
                 return rows
             if sweep and loop.time() >= next_sweep:
                 with contextlib.suppress(Exception):
-                    self.celery.send_task(SWEEP_TASK, queue=QUEUE)
+                    self.celery.send_task(SWEEP_TASK, queue=QUEUE, ignore_result=True)
                 next_sweep = loop.time() + 0.5
             await asyncio.sleep(0.05)  # the worker process is at work
         summary = {i: r.status.value for i, r in (await self.statuses(ids)).items()}

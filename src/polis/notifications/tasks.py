@@ -181,7 +181,7 @@ def _queue_of(task: Task[Any, Any]) -> str:
     return str(info.get("routing_key") or task.app.conf.task_default_queue)
 
 
-@shared_task(name=DELIVER_TASK, bind=True, acks_late=True)
+@shared_task(name=DELIVER_TASK, bind=True, acks_late=True, ignore_result=True)
 def deliver(self: Task[Any, Any], delivery_id: str) -> str:
     """One attempt at the delivery ``delivery_id``; the outcome (``sent``, ``retry``, ``dead``,
     ``failed_permanent``, ``skipped``, ``not_due``)."""
@@ -200,7 +200,7 @@ def deliver(self: Task[Any, Any], delivery_id: str) -> str:
     return attempt.outcome
 
 
-@shared_task(name=SWEEP_TASK, bind=True, acks_late=True)
+@shared_task(name=SWEEP_TASK, bind=True, acks_late=True, ignore_result=True)
 def sweep_deliveries(self: Task[Any, Any]) -> int:
     """Enqueue every due delivery (lost tasks, dead workers). Idempotent: claiming is."""
     settings = get_settings()
