@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: dev test lint typecheck pytest bench bench-startup bench-auth bench-hierarchy lock clean
+.PHONY: bench-delivery
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +43,9 @@ bench-auth: $(STAMP)
 
 bench-hierarchy: $(STAMP)
 	$(BIN)/python -m bench.hierarchy_load $(ARGS)
+
+bench-delivery: $(STAMP)
+	$(BIN)/python -m bench.delivery_throughput $(ARGS)
 
 # Regenerate the lock from pyproject.toml (needs the dev extra installed).
 lock: | $(BIN)/python
