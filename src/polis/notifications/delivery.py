@@ -185,17 +185,24 @@ async def claim(
 
 
 async def _outgoing(session: AsyncSession, settings: Settings, delivery: Delivery) -> Outgoing:
-    notification = await session.get(Notification, delivery.notification_id)
-    user = await session.get(User, delivery.user_id)
-    assert notification is not None and user is not None  # both cascade-delete the row
+    # One round trip for what the send needs: the notification, the member, the device's token
+    # (NULL when the device is gone or moved to another member).
+    row = (
+        await session.execute(
+            select(Notification, User, PushDevice.token)
+            .join(User, User.id == Notification.user_id)
+            .outerjoin(
+                PushDevice,
+                and_(PushDevice.id == delivery.device_id, PushDevice.user_id == User.id),
+            )
+            .where(Notification.id == delivery.notification_id)
+        )
+    ).one()  # the row cascades away with either, so both exist while it does
+    notification, user, token = row
     rendered = texts.render(notification.type, notification.params, user.language)
     address: str | None = None
-    if delivery.channel is Channel.PUSH and delivery.device_id is not None:
-        address = await session.scalar(
-            select(PushDevice.token).where(
-                PushDevice.id == delivery.device_id, PushDevice.user_id == user.id
-            )
-        )
+    if delivery.channel is Channel.PUSH:
+        address = token
     elif delivery.channel is Channel.EMAIL:
         address = user.email
     elif delivery.channel is Channel.SMS:
