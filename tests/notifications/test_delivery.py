@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from polis.audit.models import AuditLog
 from polis.config import Settings
 from polis.kit import clock
 from polis.kit.events import TaskJob, pending
@@ -427,6 +428,16 @@ async def test_an_admin_retries_a_dead_letter_with_fresh_attempts(
         DeliveryStatus.PENDING,
         0,
         clock.now(),
+    )
+    audited = await db_session.scalar(
+        select(AuditLog).where(
+            AuditLog.entity_id == str(row.id), AuditLog.action == "notifications.delivery.retried"
+        )
+    )
+    assert audited is not None and audited.actor_id == admin.user.id
+    assert (audited.old_values, audited.new_values) == (
+        {"status": "dead", "attempts": 8},
+        {"status": "pending", "attempts": 0},
     )
     # Pending is not retryable by hand (3060), an unknown id is 404, a member is 403.
     again = await http.post(f"{ADMIN_DELIVERIES}/{row.id}/retry", headers=admin.headers)

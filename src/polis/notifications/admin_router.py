@@ -64,6 +64,6 @@ async def list_deliveries(
     summary="Retry a dead or permanently failed delivery with a fresh set of attempts",
 )
 async def retry_delivery(
-    delivery_id: uuid.UUID, _: AdminUser, session: DbSession, settings: SettingsDep
+    delivery_id: uuid.UUID, admin: AdminUser, session: DbSession, settings: SettingsDep
 ) -> Envelope[DeliveryOut]:
-    return ok(_out(await delivery.retry_delivery(session, settings, delivery_id)))
+    return ok(_out(await delivery.retry_delivery(session, settings, admin, delivery_id)))

@@ -29,6 +29,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from polis.audit import service as audit
 from polis.config import Settings
 from polis.kit import clock
 from polis.kit.errors import BusinessRuleViolation, ErrorCode, NotFound
@@ -395,10 +396,10 @@ async def list_deliveries(
 
 
 async def retry_delivery(
-    session: AsyncSession, settings: Settings, delivery_id: uuid.UUID
+    session: AsyncSession, settings: Settings, admin: User, delivery_id: uuid.UUID
 ) -> DeliveryView:
     """Give a dead (or permanently failed) delivery a fresh set of attempts, now (3060 for any
-    other state); its send is enqueued after commit."""
+    other state); its send is enqueued after commit, and the admin's act is audited."""
     delivery = await session.scalar(
         select(Delivery).where(Delivery.id == delivery_id).with_for_update()
     )
@@ -408,6 +409,15 @@ async def retry_delivery(
         raise BusinessRuleViolation(
             error=ErrorCode.DELIVERY_NOT_RETRYABLE, details={"status": delivery.status.value}
         )
+    await audit.record(
+        session,
+        action="notifications.delivery.retried",
+        entity_type="notification_delivery",
+        entity_id=delivery.id,
+        actor_id=admin.id,
+        old={"status": delivery.status.value, "attempts": delivery.attempts},
+        new={"status": DeliveryStatus.PENDING.value, "attempts": 0},
+    )
     now = clock.now()
     delivery.status = DeliveryStatus.PENDING
     delivery.attempts = 0
