@@ -180,6 +180,19 @@ class Settings(BaseSettings):
                     object.__setattr__(self, name, SecretStr(generated[name]))
         return self
 
+    @model_validator(mode="after")
+    def _push_credentials(self) -> Settings:
+        # Refused at start-up, not at the first send: a worker without credentials would fail
+        # every delivery until each one is dead.
+        if self.push_provider == "fcm" and not (
+            self.fcm_credentials_file or self.fcm_credentials_json
+        ):
+            raise ValueError(
+                "POLIS_FCM_CREDENTIALS_FILE or POLIS_FCM_CREDENTIALS_JSON is required with "
+                "POLIS_PUSH_PROVIDER=fcm"
+            )
+        return self
+
     def _refuse_weak_production_settings(self) -> None:
         problems: list[str] = []
         for name in ("secret_key", "blind_index_key"):

@@ -164,3 +164,9 @@ def test_factory_picks_log_or_fcm_from_a_file_or_json(
     assert isinstance(push_sender(from_json), FcmPushSender)
     with pytest.raises(ValueError, match="POLIS_FCM_CREDENTIALS_FILE"):
         push_sender(settings.model_copy(update={"push_provider": "fcm"}))
+
+
+def test_settings_refuse_fcm_without_credentials(settings: Settings) -> None:
+    values = settings.model_dump() | {"push_provider": "fcm"}
+    with pytest.raises(ValueError, match="POLIS_FCM_CREDENTIALS_FILE"):
+        Settings(**values, _env_file=None)
