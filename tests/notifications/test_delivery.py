@@ -3,17 +3,21 @@ backoff, dead letters, and the admin endpoints (real app, PostgreSQL, moved cloc
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
+import redis as redis_sync
+from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from polis.audit.models import AuditLog
 from polis.config import Settings
+from polis.email.adapter import LogEmailSender
 from polis.kit import clock
 from polis.kit.events import TaskJob, pending
 from polis.notifications import delivery, service
@@ -26,8 +30,10 @@ from polis.notifications.models import (
     PushDevice,
     PushPlatform,
 )
-from polis.notifications.tasks import attempt_delivery
-from polis.push.adapter import PushRetryable, PushTokenRejected
+from polis.notifications.tasks import WorkerRuntime, attempt_delivery, send_outgoing
+from polis.push.adapter import LogPushSender, PushRetryable, PushTokenRejected
+from polis.sms.adapter import OutboxSmsSender
+from polis.sms.service import outbox_messages
 from polis.users.models import Language
 from tests.conftest import (
     Member,
@@ -452,4 +458,45 @@ async def test_an_admin_retries_a_dead_letter_with_fresh_attempts(
     )
     envelope_error(
         await http.post(f"{ADMIN_DELIVERIES}/{row.id}/retry", headers=nino.headers), 403, 1004
+    )
+
+
+async def test_an_sms_delivery_goes_through_the_sms_adapter_in_the_members_language(
+    db_session: AsyncSession,
+    fast: Settings,
+    settings: Settings,
+    nino: Member,
+    sessions: Any,
+    redis: Redis,
+) -> None:
+    notification = await service.notify(
+        db_session, nino.user.id, NotificationType.NEW_DEVICE_LOGIN, {"device": "Pixel 8"}
+    )
+    assert notification is not None
+    [row] = [r for r in await _rows(db_session, notification.id) if r.channel is Channel.SMS]
+    assert settings.redis_url
+    runtime = WorkerRuntime(
+        pid=0,
+        loop=asyncio.get_running_loop(),
+        sessions=sessions,
+        push=LogPushSender(),
+        email=LogEmailSender(),
+        sms=OutboxSmsSender(settings, redis_sync.Redis.from_url(settings.redis_url)),
+    )
+    attempt = await attempt_delivery(sessions, fast, row.id, lambda o: send_outgoing(runtime, o))
+    assert attempt.outcome == "sent"
+    [message] = await outbox_messages(redis, settings, PHONE)
+    rendered = service.render(notification, Language.EN)
+    assert message.text == f"{rendered.title}: {rendered.body}"
+    assert "Pixel 8" in message.text
+
+
+async def test_a_malformed_delivery_id_is_422_not_500(
+    db_session: AsyncSession, settings: Settings, http: httpx.AsyncClient
+) -> None:
+    admin = await make_member(db_session, settings, "+995555000302", admin=True)
+    envelope_error(
+        await http.post(f"{ADMIN_DELIVERIES}/not-a-uuid/retry", headers=admin.headers),
+        422,
+        2002,
     )

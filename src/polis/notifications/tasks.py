@@ -46,7 +46,7 @@ T = TypeVar("T")
 
 
 @dataclass
-class _Runtime:
+class WorkerRuntime:
     pid: int
     loop: asyncio.AbstractEventLoop
     sessions: async_sessionmaker[AsyncSession]
@@ -55,10 +55,10 @@ class _Runtime:
     sms: SmsSender
 
 
-_runtime: _Runtime | None = None
+_runtime: WorkerRuntime | None = None
 
 
-def _get_runtime(settings: Settings) -> _Runtime:
+def _get_runtime(settings: Settings) -> WorkerRuntime:
     """This process's loop, engine and senders (made again in a forked child)."""
     global _runtime
     if _runtime is None or _runtime.pid != os.getpid():
@@ -66,7 +66,7 @@ def _get_runtime(settings: Settings) -> _Runtime:
             raise RuntimeError("POLIS_DATABASE_URL is not set for this worker")
         loop = asyncio.new_event_loop()
         engine = create_engine(settings.database_url, pool_size=2, max_overflow=0)
-        _runtime = _Runtime(
+        _runtime = WorkerRuntime(
             pid=os.getpid(),
             loop=loop,
             sessions=create_sessionmaker(engine),
@@ -77,7 +77,7 @@ def _get_runtime(settings: Settings) -> _Runtime:
     return _runtime
 
 
-def _run(settings: Settings, work: Callable[[_Runtime], Awaitable[T]]) -> T:
+def _run(settings: Settings, work: Callable[[WorkerRuntime], Awaitable[T]]) -> T:
     runtime = _get_runtime(settings)
     return runtime.loop.run_until_complete(work(runtime))
 
@@ -91,7 +91,7 @@ class Attempt:
     retry_in: float | None = None
 
 
-def _send(runtime: _Runtime, outgoing: Outgoing) -> None:
+def send_outgoing(runtime: WorkerRuntime, outgoing: Outgoing) -> None:
     """Hand ``outgoing`` to its channel's sender (blocking; raises what the sender raises)."""
     assert outgoing.address is not None  # attempt_delivery never sends without one
     if outgoing.channel is Channel.PUSH:
@@ -187,9 +187,9 @@ def deliver(self: Task[Any, Any], delivery_id: str) -> str:
     ``failed_permanent``, ``skipped``, ``not_due``)."""
     settings = get_settings()
 
-    async def work(runtime: _Runtime) -> Attempt:
+    async def work(runtime: WorkerRuntime) -> Attempt:
         return await attempt_delivery(
-            runtime.sessions, settings, uuid.UUID(delivery_id), lambda o: _send(runtime, o)
+            runtime.sessions, settings, uuid.UUID(delivery_id), lambda o: send_outgoing(runtime, o)
         )
 
     attempt = _run(settings, work)
@@ -205,7 +205,7 @@ def sweep_deliveries(self: Task[Any, Any]) -> int:
     """Enqueue every due delivery (lost tasks, dead workers). Idempotent: claiming is."""
     settings = get_settings()
 
-    async def work(runtime: _Runtime) -> list[uuid.UUID]:
+    async def work(runtime: WorkerRuntime) -> list[uuid.UUID]:
         async with runtime.sessions() as session:
             return await delivery.due_ids(session)
 
