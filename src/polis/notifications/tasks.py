@@ -47,6 +47,8 @@ T = TypeVar("T")
 
 @dataclass
 class WorkerRuntime:
+    """What one worker process keeps for its life: its event loop, sessions and senders."""
+
     pid: int
     loop: asyncio.AbstractEventLoop
     sessions: async_sessionmaker[AsyncSession]
