@@ -4,7 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint typecheck pytest bench bench-startup bench-auth bench-hierarchy bench-sos-sweep bench-elections lock clean
+.PHONY: dev test lint typecheck pytest bench bench-startup bench-auth bench-hierarchy
+.PHONY: bench-sos-sweep bench-elections bench-delivery lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +49,9 @@ bench-sos-sweep: $(STAMP)
 
 bench-elections: $(STAMP)
 	$(BIN)/python -m bench.elections_vote $(ARGS)
+
+bench-delivery: $(STAMP)
+	$(BIN)/python -m bench.delivery_throughput $(ARGS)
 
 # Regenerate the lock from pyproject.toml (needs the dev extra installed).
 lock: | $(BIN)/python

@@ -38,6 +38,7 @@ from polis.kit.ratelimit import RateLimiter, default_rate_limit
 from polis.kit.redis import create_redis
 from polis.maintenance.router import router as maintenance_reports_router
 from polis.models import import_all_models
+from polis.notifications.admin_router import router as deliveries_admin_router
 from polis.notifications.router import router as notifications_router
 from polis.ops.router import docs_router
 from polis.ops.router import router as ops_router
@@ -69,6 +70,7 @@ DOMAIN_ROUTERS: tuple[APIRouter, ...] = (
     notifications_router,
     admin_router,
     maintenance_reports_router,
+    deliveries_admin_router,
     endorsements_admin_router,
     audit_router,
     docs_router,
@@ -116,7 +118,9 @@ def _send_task_for(settings: Settings) -> Any:
     celery = create_celery(settings)
 
     def send_task(job: TaskJob) -> None:
-        celery.send_task(job.name, args=list(job.args), kwargs=job.kwargs)
+        # Fire and forget: the API never reads a task's result, and subscribing to one makes
+        # every publish fail for good once Redis has restarted ("must be restarted").
+        celery.send_task(job.name, args=list(job.args), kwargs=job.kwargs, ignore_result=True)
 
     return send_task
 

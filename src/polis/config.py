@@ -154,6 +154,32 @@ class Settings(BaseSettings):
     sms_sender: str = "Polis"
     sms_timeout_seconds: float = 5.0
 
+    # Push: "log" (development: a log line, never the token) or "fcm" (FCM HTTP v1 with a
+    # service account: a JSON file, or the JSON itself in POLIS_FCM_CREDENTIALS_JSON).
+    push_provider: Literal["log", "fcm"] = "log"
+    fcm_credentials_file: Path | None = None
+    fcm_credentials_json: SecretStr | None = None
+    fcm_base_url: str = "https://fcm.googleapis.com"
+    fcm_timeout_seconds: float = 10.0
+
+    # Email: "log" (development: a log line, never the address) or "smtp".
+    email_provider: Literal["log", "smtp"] = "log"
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = True
+    smtp_from: str = "Digital Polis <noreply@polis.ge>"
+    smtp_timeout_seconds: float = 10.0
+
+    # The delivery outbox (docs/notifications.md): attempts per delivery before it is dead,
+    # the backoff between them (base · 2^(attempt-1), capped), and how long a worker holds a
+    # claimed delivery before the sweep gives it to another worker.
+    delivery_max_attempts: int = 8
+    delivery_backoff_base_seconds: float = 30.0
+    delivery_backoff_max_seconds: float = 3600.0
+    delivery_lease_seconds: float = 120.0
+
     celery_task_time_limit: int = 300
     celery_task_soft_time_limit: int = 240
     beat_lock_timeout: int = 300
@@ -185,6 +211,19 @@ class Settings(BaseSettings):
             for name in names:
                 if getattr(self, name) is None:
                     object.__setattr__(self, name, SecretStr(generated[name]))
+        return self
+
+    @model_validator(mode="after")
+    def _push_credentials(self) -> Settings:
+        # Refused at start-up, not at the first send: a worker without credentials would fail
+        # every delivery until each one is dead.
+        if self.push_provider == "fcm" and not (
+            self.fcm_credentials_file or self.fcm_credentials_json
+        ):
+            raise ValueError(
+                "POLIS_FCM_CREDENTIALS_FILE or POLIS_FCM_CREDENTIALS_JSON is required with "
+                "POLIS_PUSH_PROVIDER=fcm"
+            )
         return self
 
     def _refuse_weak_production_settings(self) -> None:

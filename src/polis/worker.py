@@ -79,6 +79,11 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "task": "polis.maintenance.inactive_cleanup",
         "schedule": crontab(minute=0, hour=3, day_of_week="sunday"),
     },
+    # §3.8 delivery outbox: re-enqueue due deliveries (lost tasks, dead workers)
+    "notifications-sweep-deliveries": {
+        "task": "polis.notifications.sweep_deliveries",
+        "schedule": timedelta(minutes=1),
+    },
 }
 
 TASK_MODULES = [
@@ -92,6 +97,8 @@ TASK_MODULES = [
     "polis.initiatives.tasks",
     "polis.sos.tasks",
     "polis.elections.tasks",
+    "polis.notifications.tasks",
+    "polis.email.tasks",
 ]
 
 

@@ -101,6 +101,12 @@ class ErrorCode(Enum):
         "The initiative can no longer be edited: members have supported it.",
     )
     ASSIGNEE_NOT_ELIGIBLE = (3056, 422, "This member may not answer this initiative.")
+    # 3060-3069: notification delivery (docs/notifications.md).
+    DELIVERY_NOT_RETRYABLE = (
+        3060,
+        409,
+        "Only a dead or permanently failed delivery can be retried.",
+    )
     # 4xxx resources
     NOT_FOUND = (4001, 404, "The resource was not found.")
     ALREADY_EXISTS = (4002, 409, "The resource already exists.")

@@ -15,9 +15,8 @@ from polis.kit.db import Base, Timestamps, UUIDPrimaryKey
 class ActivityReport(UUIDPrimaryKey, Timestamps, Base):
     """Figures of one period ``[period_start, period_end)``.
 
-    ``emailed_at`` stays NULL until the report has been emailed to the admins. The email channel
-    does not exist yet (issue 5, channels): when it arrives, its sender picks the rows whose
-    ``emailed_at`` is NULL and sets it after a successful send. Nothing here pretends to send.
+    ``emailed_at`` stays NULL until the report has been queued by email to the admins who have
+    an address (``maintenance.service.email_activity_report``, once per report).
     """
 
     __tablename__ = "activity_reports"

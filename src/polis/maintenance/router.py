@@ -28,8 +28,8 @@ class ActivityReportOut(BaseModel):
         "(at its end)"
     )
     emailed_at: datetime | None = Field(
-        description="When it was emailed to the admins; null while the email is due (the "
-        "email channel arrives with the notification channels)"
+        description="When it was emailed to the admins (polis.email.send); null until then, "
+        "or while no admin has an email address"
     )
     created_at: datetime
 

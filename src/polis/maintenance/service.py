@@ -5,6 +5,7 @@ left waits for the next run) and is idempotent: a repeated run finds nothing mor
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -20,7 +21,7 @@ from polis.kit.pagination import Page, PageParams, paginate
 from polis.maintenance.models import ActivityReport
 from polis.notifications.models import Notification
 from polis.users import service as users_service
-from polis.users.models import User
+from polis.users.models import Language, User
 
 # DESIGN.md §3.8: read notifications go after 90 days, unread ones after a year.
 READ_NOTIFICATION_RETENTION = timedelta(days=90)
@@ -258,3 +259,86 @@ async def get_report(session: AsyncSession, report_id: uuid.UUID) -> ActivityRep
     if report is None:
         raise NotFound("No such report.")
     return report
+
+
+# --- the report by email (§3.9: "member activity report for admins") -------------------------
+
+_REPORT_SUBJECT = {
+    Language.KA: "ციფრული პოლისი: აქტივობის ანგარიში {day}",
+    Language.EN: "Digital Polis: activity report for {day}",
+}
+_REPORT_LABELS = {
+    Language.KA: {
+        "new_registrations": "ახალი რეგისტრაციები",
+        "onboarded": "დასრულებული რეგისტრაციები",
+        "verified": "დადასტურებული GeD-ერები",
+        "accounts_deleted": "წაშლილი ანგარიშები",
+        "logins": "შესვლები",
+        "members_logged_in": "შესული წევრები",
+        "active_sessions": "აქტიური სესიები",
+        "members_total": "წევრები სულ",
+        "onboarded_total": "რეგისტრირებული სულ",
+    },
+    Language.EN: {
+        "new_registrations": "New registrations",
+        "onboarded": "Onboarded",
+        "verified": "GeDers verified",
+        "accounts_deleted": "Accounts deleted",
+        "logins": "Logins",
+        "members_logged_in": "Members who logged in",
+        "active_sessions": "Active sessions (at the end)",
+        "members_total": "Members (at the end)",
+        "onboarded_total": "Onboarded members (at the end)",
+    },
+}
+
+
+@dataclass(frozen=True)
+class ReportEmail:
+    """One admin's copy of a report: the arguments of the ``polis.email.send`` task."""
+
+    to: str
+    subject: str
+    body: str
+    dedupe_key: str
+
+
+def render_report(report: ActivityReport, language: Language) -> tuple[str, str]:
+    """The subject and plain-text body of ``report`` in ``language``."""
+    day = report.period_start.date().isoformat()
+    labels = _REPORT_LABELS[language]
+    lines = [f"{labels.get(key, key)}: {value}" for key, value in report.figures.items()]
+    return _REPORT_SUBJECT[language].format(day=day), "\n".join(lines) + "\n"
+
+
+async def email_activity_report(
+    session: AsyncSession, report_id: uuid.UUID, send: Callable[[ReportEmail], None]
+) -> int:
+    """Email the report to every admin with an email address, once (flush only).
+
+    ``send`` queues one email (the task ``polis.email.send``) and is called before
+    ``emailed_at`` is stamped, with a dedupe key per report and admin: a run that dies between
+    the two queues the same emails again, and the dedupe keys keep them from going out twice.
+    A stamped report is never emailed again. With no admin to write to, nothing is stamped.
+    Returns how many emails were queued.
+    """
+    report = await session.scalar(
+        select(ActivityReport).where(ActivityReport.id == report_id).with_for_update()
+    )
+    if report is None or report.emailed_at is not None:
+        return 0
+    admins = await session.execute(
+        select(User.id, User.email, User.language).where(
+            User.is_admin.is_(True), User.email.is_not(None), User.deleted_at.is_(None)
+        )
+    )
+    count = 0
+    for admin_id, email, language in admins:
+        assert email is not None  # the query's condition
+        subject, body = render_report(report, language)
+        send(ReportEmail(email, subject, body, f"activity-report:{report.id}:{admin_id}"))
+        count += 1
+    if count:
+        report.emailed_at = clock.now()
+        await session.flush()
+    return count

@@ -2,7 +2,8 @@
 
 - ``polis.maintenance.purge_notifications`` (daily): notification retention (§3.8).
 - ``polis.maintenance.inactive_cleanup`` (weekly): never-onboarded accounts, dead sessions.
-- ``polis.maintenance.activity_report`` (daily): stores yesterday's member activity report.
+- ``polis.maintenance.activity_report`` (daily): stores yesterday's member activity report and
+  emails it to the admins.
 
 Each takes no arguments, is bounded per run and idempotent (a retry or a repeated run does
 nothing more), and acknowledged late.
@@ -18,6 +19,7 @@ from celery import shared_task
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from polis.config import Settings, get_settings
+from polis.email.tasks import send_email
 from polis.kit.db import create_engine, create_sessionmaker
 from polis.kit.logging import get_logger
 from polis.maintenance import service
@@ -62,15 +64,30 @@ def inactive_cleanup() -> dict[str, int]:
     return {"accounts": result.accounts_anonymised, "sessions": result.sessions_deleted}
 
 
+def _queue_email(email: service.ReportEmail) -> None:
+    send_email.apply_async(
+        kwargs={
+            "to": email.to,
+            "subject": email.subject,
+            "body": email.body,
+            "dedupe_key": email.dedupe_key,
+        }
+    )
+
+
 async def _report(session: AsyncSession) -> str:
     start, end = service.previous_day()
     report, created = await service.create_activity_report(session, start, end)
-    log.info("maintenance.activity_report", report_id=str(report.id), created=created)
+    emailed = await service.email_activity_report(session, report.id, _queue_email)
+    await session.commit()
+    log.info(
+        "maintenance.activity_report", report_id=str(report.id), created=created, emailed=emailed
+    )
     return str(report.id)
 
 
 @shared_task(name=ACTIVITY_REPORT_TASK, acks_late=True)
 def activity_report() -> str:
-    """Store yesterday's report (UTC). Emailing it to admins waits for the email channel: the
-    row's ``emailed_at`` stays NULL until then."""
+    """Store yesterday's report (UTC) and email it to the admins who have an email address
+    (``polis.email.send``), once: ``emailed_at`` is stamped, and a rerun sends nothing."""
     return asyncio.run(_in_session(get_settings(), _report))

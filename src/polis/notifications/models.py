@@ -178,3 +178,69 @@ class PushDevice(UUIDPrimaryKey, Base):
     last_seen_at: Mapped[datetime] = mapped_column(
         default=clock.now, server_default=func.now(), nullable=False
     )
+
+
+# --- the delivery outbox (docs/notifications.md, "Delivery") --------------------------------
+
+# "<notification id>:<channel>[:<push device id>]": 36 + 1 + 5 + 1 + 36 characters at most.
+DELIVERY_KEY_MAX = 100
+DELIVERY_ERROR_MAX = 200
+
+
+class DeliveryStatus(enum.StrEnum):
+    """Where one delivery stands. ``pending`` and ``sending`` are still due; the others are
+    final until an admin retries a ``dead`` or ``failed_permanent`` one."""
+
+    PENDING = "pending"
+    # Claimed by a worker until ``lease_until``; a worker that died leaves it to the sweep.
+    SENDING = "sending"
+    SENT = "sent"
+    # The provider refused the address for good (an unregistered push token, no email left).
+    FAILED_PERMANENT = "failed_permanent"
+    # Every attempt failed: the dead letter an admin sees at GET /admin/deliveries?status=dead.
+    DEAD = "dead"
+
+
+class Delivery(UUIDPrimaryKey, Timestamps, Base):
+    """One notification leaving the app on one channel (for push: to one device).
+
+    Written by ``notify`` in the caller's transaction, sent by ``polis.notifications.deliver``
+    after commit. ``dedupe_key`` is unique, so a notification reaches a channel (a device) at
+    most once however often the work is retried; the row, not the broker, holds the deadline.
+    """
+
+    __tablename__ = "notification_deliveries"
+
+    notification_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("notifications.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    channel: Mapped[Channel] = mapped_column(
+        pg_enum(Channel, "notification_channel"), nullable=False
+    )
+    # A removed device (unregistered by its member or by the provider) leaves NULL here: the
+    # delivery then ends failed_permanent instead of sending to whoever holds the token next.
+    device_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("push_devices.id", ondelete="SET NULL"), index=True
+    )
+    dedupe_key: Mapped[str] = mapped_column(String(DELIVERY_KEY_MAX), nullable=False, unique=True)
+    status: Mapped[DeliveryStatus] = mapped_column(
+        pg_enum(DeliveryStatus, "delivery_status"), nullable=False, default=DeliveryStatus.PENDING
+    )
+    attempts: Mapped[int] = mapped_column(nullable=False, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(nullable=False, default=clock.now)
+    lease_until: Mapped[datetime | None] = mapped_column(default=None)
+    last_error: Mapped[str | None] = mapped_column(String(DELIVERY_ERROR_MAX))
+    sent_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+# The sweep's question: which due rows are still open? Only those are indexed.
+Index(
+    "ix_notification_deliveries_due",
+    Delivery.next_attempt_at,
+    postgresql_where=text("status IN ('pending', 'sending')"),
+)
+# The admin list filters by status, newest first.
+Index("ix_notification_deliveries_status_created_at", Delivery.status, Delivery.created_at)

@@ -87,3 +87,25 @@ class PushDeviceOut(BaseModel):
     platform: PushPlatform
     created_at: datetime
     last_seen_at: datetime
+
+
+class DeliveryOut(BaseModel):
+    """One delivery of the outbox, as an admin sees it. The address is never shown whole: a push
+    device by its platform, an email by its first letter and domain, a phone masked."""
+
+    id: uuid.UUID
+    notification_id: uuid.UUID
+    user_id: uuid.UUID
+    type: str = Field(description="The notification's type")
+    channel: Channel
+    target: str | None = Field(
+        description="push: the device's platform; email: masked address; sms: masked phone; "
+        "null when the device or address is gone"
+    )
+    status: str = Field(description="pending, sending, sent, failed_permanent or dead")
+    attempts: int
+    last_error: str | None
+    next_attempt_at: datetime
+    sent_at: datetime | None
+    created_at: datetime
+    updated_at: datetime

@@ -23,7 +23,7 @@ from polis.kit import clock
 from polis.kit.errors import ErrorCode, NotFound, ValidationFailed
 from polis.kit.events import publish_event
 from polis.kit.pagination import Page, PageParams, paginate
-from polis.notifications import texts
+from polis.notifications import delivery, texts
 from polis.notifications.models import (
     DEDUPE_KEY_MAX,
     Channel,
@@ -63,7 +63,8 @@ async def notify(
     ``params`` are the values the text needs (``texts.PARAMS`` lists them per type); never put
     a secret in them. With a ``dedupe_key`` this member already has, nothing is written and
     None is returned: the unique constraint decides, so two racing transactions cannot both
-    write. The ``notification.new`` event goes out on the member's channel after commit.
+    write. The ``notification.new`` event goes out on the member's channel after commit, and
+    the push/email/SMS deliveries are written as outbox rows and sent after commit too.
     """
     # JSONB takes plain JSON only: UUIDs, datetimes and enums become strings here.
     values: dict[str, Any] = to_jsonable_python(
@@ -89,6 +90,9 @@ async def notify(
     notification: Notification | None = await session.scalar(statement)
     if notification is None:
         return None
+    # The push, email and SMS copies: outbox rows in this same transaction (delivery.py).
+    channels = await channels_for(session, user_id, notification.type)
+    await delivery.plan_deliveries(session, notification, user, channels)
     text = texts.render(notification.type, notification.params, user.language)
     publish_event(
         session,

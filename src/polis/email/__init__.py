@@ -1,0 +1,1 @@
+"""Email: notifications, the activity report for admins and media contacts, over SMTP."""

@@ -1,0 +1,1 @@
+"""Push notifications to members' devices: FCM HTTP v1, and a log adapter for development."""

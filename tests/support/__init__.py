@@ -1,0 +1,1 @@
+"""Stand-ins for external services, shared by the tests and the benchmarks."""
