@@ -12,7 +12,9 @@ straight into its embedded PostgreSQL (the URL from ``<data_dir>/servers.json``)
    tests/conftest.make_member does; the auth dependency reads the user row, not the session).
 2. **HTTP**: ``--concurrency`` clients cast one vote per voter into the first election through
    ``POST /api/v1/elections/{id}/vote`` (each voter once, spread over both candidates) until
-   every voter has voted or ``--seconds`` pass: accepted votes/s, p50, p99, errors.
+   every voter has voted or ``--seconds`` pass: accepted votes/s, p50, p99, errors. The load
+   comes from wrk (``bench/vote.lua``) when it is installed (``apt install wrk``), otherwise
+   (or with ``--python-client``) from httpx clients, which take much of the shared cores.
 3. **Direct SQL**: the same transaction the service runs (the election row under FOR KEY
    SHARE, the voter's row, the candidate, the one-statement participation + ballot insert),
    issued with asyncpg from ``--concurrency`` connections into the second election, for the
@@ -31,6 +33,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -185,6 +188,71 @@ async def _http_votes(
     }
 
 
+def _wrk_votes(
+    base: str,
+    election: dict[str, Any],
+    tokens: list[str],
+    concurrency: int,
+    seconds: float,
+    folder: Path,
+) -> dict[str, Any]:
+    """The HTTP phase with wrk (bench/vote.lua): a C load generator takes far less of the
+    shared cores than Python clients, so the server's own rate shows."""
+    voters = folder / "bench-voters.txt"
+    candidates = [str(c) for c in election["candidates"]]
+    voters.write_text("".join(f"{t} {candidates[n % 2]}\n" for n, t in enumerate(tokens)))
+    threads = 2
+    # Stop before the voters run out (each thread's last voter would repeat: 409s).
+    output = subprocess.run(
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{concurrency}",
+            f"-d{int(seconds)}s",
+            "--latency",
+            "-s",
+            str(Path(__file__).with_name("vote.lua")),
+            f"{base}/api/v1/elections/{election['id']}/vote",
+            "--",
+            str(voters),
+            str(threads),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    line = next(line for line in output.splitlines() if line.startswith("WRK_RESULT "))
+    result = json.loads(line.removeprefix("WRK_RESULT "))
+    statuses = {str(k): v for k, v in result["statuses"].items()}
+    accepted = int(statuses.get("200", 0))
+    return {
+        "votes": accepted,
+        "errors": sum(v for k, v in statuses.items() if k != "200"),
+        "statuses": json.dumps(statuses),
+        "votes_per_s": round(accepted / result["seconds"], 1),
+        "p50_ms": round(result["p50_ms"], 2),
+        "p99_ms": round(result["p99_ms"], 2),
+        "mean_ms": round(result["mean_ms"], 2),
+        "concurrency": concurrency,
+        "first_error": "",
+        "tool": "wrk",
+    }
+
+
+def _http_phase(
+    base: str,
+    election: dict[str, Any],
+    tokens: list[str],
+    args: argparse.Namespace,
+    folder: Path,
+) -> dict[str, Any]:
+    if shutil.which("wrk") and not args.python_client:
+        return _wrk_votes(base, election, tokens, args.concurrency, args.seconds, folder)
+    result = asyncio.run(_http_votes(base, election, tokens, args.concurrency, args.seconds))
+    result["tool"] = "python (httpx)"
+    return result
+
+
 async def _direct_votes(
     dsn: str,
     election: dict[str, Any],
@@ -283,6 +351,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=60.0, help="cap on each phase")
     parser.add_argument("--workers", type=int, default=0, help="load `polis serve --workers N`")
+    parser.add_argument(
+        "--python-client", action="store_true", help="load with httpx even when wrk is installed"
+    )
     args = parser.parse_args()
     with scratch_polis_dev() as (dev_base, data_dir):
         runtime = json.loads((data_dir / "servers.json").read_text())
@@ -306,14 +377,10 @@ def main() -> None:
         }
         if args.workers > 0:
             with _serve(runtime, data_dir, args.workers) as base:
-                http = asyncio.run(
-                    _http_votes(base, http_election, tokens, args.concurrency, args.seconds)
-                )
+                http = _http_phase(base, http_election, tokens, args, data_dir)
             http["api"] = f"polis serve --workers {args.workers}"
         else:
-            http = asyncio.run(
-                _http_votes(dev_base, http_election, tokens, args.concurrency, args.seconds)
-            )
+            http = _http_phase(dev_base, http_election, tokens, args, data_dir)
             http["api"] = "polis dev (1 API process)"
         direct = asyncio.run(
             _direct_votes(dsn, sql_election, voter_ids, args.concurrency, args.seconds)
