@@ -387,10 +387,10 @@ def main() -> None:
         )
         stored = asyncio.run(_check(dsn, http_election["id"]))
         direct_stored = asyncio.run(_check(dsn, sql_election["id"]))
-    consistent = stored == (http["votes"], http["votes"]) and direct_stored == (
-        direct["votes"],
-        direct["votes"],
-    )
+    # Every ballot has its participation, and every vote answered 200 is stored. wrk stops on
+    # the clock and drops the answers still in flight, so the server may hold a few more votes
+    # than were counted, never fewer.
+    consistent = stored[0] == stored[1] >= http["votes"] and direct_stored == (direct["votes"],) * 2
     ratio = round(http["votes_per_s"] / direct["votes_per_s"], 3) if direct["votes_per_s"] else 0
     show("setup (bulk SQL, tokens signed locally)", setup)
     show("POST /elections/{id}/vote over HTTP", http)

@@ -105,7 +105,7 @@ async def initiative_out(
     return ok((await initiatives_out(session, viewer, [initiative]))[0])
 
 
-def _filters(
+async def _filters(
     category: Annotated[InitiativeCategory | None, Query()] = None,
     status: Annotated[InitiativeStatus | None, Query()] = None,
     scope_type: Annotated[InitiativeScope | None, Query()] = None,

@@ -33,7 +33,7 @@ class PageParams:
         return (self.page - 1) * self.per_page
 
 
-def _page_params(
+async def _page_params(
     page: Annotated[int, Query(ge=1, le=1_000_000, description="1-based page number")] = 1,
     per_page: Annotated[int, Query(ge=1, le=MAX_PER_PAGE, description="items per page")] = 20,
     sort_by: Annotated[str | None, Query(max_length=64)] = None,

@@ -30,7 +30,7 @@ from polis.users.models import Language
 router = APIRouter(prefix="/notifications", tags=["notifications"], responses=ERROR_RESPONSES)
 
 
-def _language(
+async def _language(
     user: AuthenticatedUser,
     accept_language: Annotated[
         str | None,
