@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
+from typing import Any
 
 import httpx
+from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -13,6 +16,7 @@ from polis.elections import service
 from polis.elections.models import Election, ElectionStatus
 from polis.kit import clock, events
 from polis.notifications.models import Notification, NotificationType
+from polis.notifications.service import user_channel
 from polis.territories.models import Territory
 from polis.units import service as units
 from polis.units.models import LeadershipTerm
@@ -116,6 +120,42 @@ async def test_voting_opens_with_a_notification_and_a_realtime_event_to_the_elec
     assert await _notified(db_session, NotificationType.ELECTION_STARTED, election) == 10
     # Opening twice does nothing.
     assert await service.open_voting(db_session, election.id) is None
+
+
+async def test_the_lifecycle_job_publishes_election_started_after_its_commit(
+    client: httpx.AsyncClient,
+    db_session: AsyncSession,
+    settings: Settings,
+    district: Territory,
+    redis: Redis,
+) -> None:
+    clock.freeze()
+    ateuli = await full_ateuli(db_session, settings, district.id)
+    election = await scheduled_election(db_session, ateuli.unit)
+    await register(client, election.id, ateuli.members[0])
+    clock.freeze(election.starts_at)
+    voter = ateuli.members[3].user.id
+    sent: list[events.TaskJob] = []
+    pubsub = redis.pubsub()
+    await pubsub.subscribe(user_channel(voter))
+    try:
+        connection = db_session.bind
+        assert isinstance(connection, AsyncConnection)
+        report = await service.run_lifecycle(
+            savepoint_sessionmaker(connection), redis=redis, send_task=sent.append
+        )
+        received: list[dict[str, Any]] = []
+        for _ in range(20):
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.2)
+            if message is not None:
+                received.append(json.loads(message["data"]))
+            if any(item["event"] == "election.started" for item in received):
+                break
+    finally:
+        await pubsub.aclose()  # type: ignore[no-untyped-call]
+    assert report.opened == 1
+    started = [item for item in received if item["event"] == "election.started"]
+    assert started and started[0]["data"]["election_id"] == str(election.id)
 
 
 async def test_a_tie_opens_a_runoff_whose_tie_goes_to_the_longest_standing_member(

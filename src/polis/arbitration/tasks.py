@@ -29,7 +29,7 @@ async def run_assign_waiting(settings: Settings) -> int:
             assigned = await service.assign_waiting(session)
             await session.commit()
             # The notifications' real-time events go out only once the commit stands.
-            await events.dispatch(session, send_task=None, redis=redis)
+            await events.dispatch(session, send_task=events.send_from_worker, redis=redis)
             return assigned
     finally:
         await engine.dispose()

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from redis.asyncio import Redis
 from sqlalchemy import Select, and_, exists, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -54,7 +55,7 @@ from polis.kit.errors import (
     ServiceUnavailable,
     ValidationFailed,
 )
-from polis.kit.events import publish_event
+from polis.kit.events import SendTask, commit_and_dispatch, publish_event
 from polis.kit.logging import get_logger
 from polis.kit.pagination import Page, PageParams, paginate
 from polis.notifications.models import NotificationType
@@ -1137,9 +1138,20 @@ class LifecycleReport:
     failed: int = 0
 
 
-async def run_lifecycle(maker: async_sessionmaker[AsyncSession]) -> LifecycleReport:
+async def run_lifecycle(
+    maker: async_sessionmaker[AsyncSession],
+    *,
+    redis: Redis | None = None,
+    send_task: SendTask | None = None,
+) -> LifecycleReport:
     """One pass of the every-minute job, one transaction per election or unit, so one failure
-    stops nothing else. Safe to run twice at once (row locks; the open-seat unique index)."""
+    stops nothing else. Safe to run twice at once (row locks; the open-seat unique index).
+    After each commit the transaction's notifications and ``election.started`` events go out
+    (through ``redis`` and ``send_task``)."""
+
+    async def commit(session: AsyncSession) -> None:
+        await commit_and_dispatch(session, redis=redis, send_task=send_task)
+
     report = LifecycleReport()
     now = clock.now()
     async with maker() as session:
@@ -1158,7 +1170,7 @@ async def run_lifecycle(maker: async_sessionmaker[AsyncSession]) -> LifecycleRep
         try:
             async with maker() as session:
                 outcome = await open_voting(session, election_id)
-                await session.commit()
+                await commit(session)
         except Exception:
             report.failed += 1
             log.exception("elections.open_failed", election_id=str(election_id))
@@ -1169,7 +1181,7 @@ async def run_lifecycle(maker: async_sessionmaker[AsyncSession]) -> LifecycleRep
         try:
             async with maker() as session:
                 done = await finalize(session, election_id)
-                await session.commit()
+                await commit(session)
         except Exception:
             report.failed += 1
             log.exception("elections.finalize_failed", election_id=str(election_id))
@@ -1184,7 +1196,7 @@ async def run_lifecycle(maker: async_sessionmaker[AsyncSession]) -> LifecycleRep
                 scheduled = unit is not None and (
                     await schedule_leader_election(session, unit) is not None
                 )
-                await session.commit()
+                await commit(session)
         except Exception:
             report.failed += 1
             log.exception("elections.schedule_failed", unit_id=str(unit_id))

@@ -40,7 +40,7 @@ async def run_deadline_sweep(
 
     async def send(session: AsyncSession) -> None:
         # The notifications' real-time events go out only once each batch's commit stands.
-        await events.dispatch(session, send_task=None, redis=redis)
+        await events.dispatch(session, send_task=events.send_from_worker, redis=redis)
 
     try:
         async with create_sessionmaker(engine)() as session:

@@ -86,3 +86,21 @@ async def dispatch(
         except Exception:
             log.exception("after_commit.dispatch_failed", item=type(item).__name__)
     return len(items)
+
+
+def send_from_worker(job: TaskJob) -> None:
+    """Publish an after-commit job from inside a Celery worker (the worker's own app), fire
+    and forget like the API's publisher: nobody reads these tasks' results."""
+    from celery import current_app
+
+    current_app.send_task(job.name, args=list(job.args), kwargs=job.kwargs, ignore_result=True)
+
+
+async def commit_and_dispatch(
+    session: AsyncSession, *, redis: Redis | None, send_task: SendTask | None = send_from_worker
+) -> None:
+    """Commit ``session``, then send what it buffered: the one way a background job ends a
+    transaction, so the notifications and real-time events it raised reach people as a
+    request's would."""
+    await session.commit()
+    await dispatch(session, send_task=send_task, redis=redis)

@@ -14,14 +14,14 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from celery import current_app, shared_task
+from celery import shared_task
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from polis.config import Settings, get_settings
 from polis.kit import events
 from polis.kit.db import create_engine, create_sessionmaker
-from polis.kit.events import SendTask, TaskJob
+from polis.kit.events import SendTask
 from polis.kit.logging import get_logger
 from polis.kit.redis import create_redis
 from polis.sos import service
@@ -77,13 +77,9 @@ async def run_sweep(settings: Settings, *, send_task: SendTask | None = None) ->
             await redis.aclose()
 
 
-def _send_with_celery(job: TaskJob) -> None:
-    current_app.send_task(job.name, args=list(job.args), kwargs=job.kwargs)
-
-
 @shared_task(name=SWEEP_TASK, acks_late=True)
 def deadline_sweep() -> int:
     """Move every overdue signal up one leader. Idempotent; safe with two workers at once."""
-    result = asyncio.run(run_sweep(get_settings(), send_task=_send_with_celery))
+    result = asyncio.run(run_sweep(get_settings(), send_task=events.send_from_worker))
     log.info("sos.deadline_sweep", batches=result.batches, moved=result.moved)
     return result.moved
