@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from celery import Task, shared_task
+from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -30,7 +31,9 @@ from polis.ged.adapter import ged_database
 from polis.kit import clock
 from polis.kit.db import create_engine, create_sessionmaker
 from polis.kit.errors import PolisError
+from polis.kit.events import SendTask, commit_and_dispatch, send_from_worker
 from polis.kit.logging import get_logger
+from polis.kit.redis import create_redis
 
 EXPIRE_TASK = "polis.endorsements.expire_requests"
 SEND_FINE_TASK = service.SEND_FINE_TASK
@@ -59,18 +62,34 @@ async def _with_sessions(
         await engine.dispose()
 
 
-async def run_expiry(maker: async_sessionmaker[AsyncSession]) -> int:
-    """Expire what is due, in one transaction."""
+async def run_expiry(
+    maker: async_sessionmaker[AsyncSession],
+    *,
+    redis: Redis | None = None,
+    send_task: SendTask | None = None,
+) -> int:
+    """Expire what is due, in one transaction; then its notifications go out."""
     async with maker() as session:
         expired = await service.expire_requests(session)
-        await session.commit()
+        await commit_and_dispatch(session, redis=redis, send_task=send_task)
     return expired
+
+
+async def _expire(settings: Settings) -> int:
+    redis = create_redis(settings.redis_url) if settings.redis_url else None
+    try:
+        return await _with_sessions(
+            settings, lambda maker: run_expiry(maker, redis=redis, send_task=send_from_worker)
+        )
+    finally:
+        if redis is not None:
+            await redis.aclose()
 
 
 @shared_task(name=EXPIRE_TASK, acks_late=True)
 def expire_requests() -> int:
     """Expire pending endorsement requests older than seven days. Idempotent."""
-    expired = asyncio.run(_with_sessions(get_settings(), run_expiry))
+    expired = asyncio.run(_expire(get_settings()))
     log.info("endorsements.expired", count=expired)
     return expired
 

@@ -20,11 +20,13 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from redis.asyncio import Redis
 from sqlalchemy import exists, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from polis.audit.service import record
 from polis.kit import clock
+from polis.kit.events import SendTask, commit_and_dispatch
 from polis.territories.models import Territory, TerritoryType
 from polis.units.models import LeadershipTerm, Unit, UnitLevel, UnitStatus
 
@@ -217,8 +219,14 @@ async def regions_with_candidates(session: AsyncSession) -> list[uuid.UUID]:
     return sorted({root_of(places, tid) for tid in territory_ids.all()}, key=str)
 
 
-async def sweep(maker: async_sessionmaker[AsyncSession]) -> int:
-    """Grow every region, one transaction per region; return how many units formed.
+async def sweep(
+    maker: async_sessionmaker[AsyncSession],
+    *,
+    redis: Redis | None = None,
+    send_task: SendTask | None = None,
+) -> int:
+    """Grow every region, one transaction per region; return how many units formed. After
+    each commit the region's notifications and events go out (``redis``, ``send_task``).
 
     Safe to run twice at once: each region's growth waits for the other's lock and then
     finds nothing left to form.
@@ -230,5 +238,5 @@ async def sweep(maker: async_sessionmaker[AsyncSession]) -> int:
         async with maker() as session:
             await lock_region(session, region_id)
             formed += len(await grow(session, region_id))
-            await session.commit()
+            await commit_and_dispatch(session, redis=redis, send_task=send_task)
     return formed
