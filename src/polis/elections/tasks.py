@@ -17,10 +17,9 @@ from celery import shared_task
 
 from polis.config import Settings, get_settings
 from polis.elections import service
-from polis.kit.db import create_engine, create_sessionmaker
 from polis.kit.events import send_from_worker
+from polis.kit.jobs import job_resources
 from polis.kit.logging import get_logger
-from polis.kit.redis import create_redis
 
 LIFECYCLE_TASK = "polis.elections.lifecycle"
 
@@ -29,18 +28,8 @@ log = get_logger(__name__)
 
 async def run_lifecycle(settings: Settings) -> service.LifecycleReport:
     """One pass on its own small engine (a Celery task runs outside any event loop)."""
-    if settings.database_url is None:
-        raise RuntimeError("POLIS_DATABASE_URL is not set for this worker")
-    engine = create_engine(settings.database_url, pool_size=1, max_overflow=0)
-    redis = create_redis(settings.redis_url) if settings.redis_url else None
-    try:
-        return await service.run_lifecycle(
-            create_sessionmaker(engine), redis=redis, send_task=send_from_worker
-        )
-    finally:
-        await engine.dispose()
-        if redis is not None:
-            await redis.aclose()
+    async with job_resources(settings) as job:
+        return await service.run_lifecycle(job.maker, redis=job.redis, send_task=send_from_worker)
 
 
 @shared_task(name=LIFECYCLE_TASK, acks_late=True)

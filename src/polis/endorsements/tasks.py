@@ -29,11 +29,10 @@ from polis.endorsements import service
 from polis.endorsements.models import FineStatus, GedFine
 from polis.ged.adapter import ged_database
 from polis.kit import clock
-from polis.kit.db import create_engine, create_sessionmaker
 from polis.kit.errors import PolisError
 from polis.kit.events import SendTask, commit_and_dispatch, send_from_worker
+from polis.kit.jobs import job_resources
 from polis.kit.logging import get_logger
-from polis.kit.redis import create_redis
 
 EXPIRE_TASK = "polis.endorsements.expire_requests"
 SEND_FINE_TASK = service.SEND_FINE_TASK
@@ -53,13 +52,8 @@ async def _with_sessions(
     settings: Settings, work: Callable[[async_sessionmaker[AsyncSession]], Awaitable[T]]
 ) -> T:
     """Run ``work`` on a small engine of its own (a Celery task runs outside any event loop)."""
-    if settings.database_url is None:
-        raise RuntimeError("POLIS_DATABASE_URL is not set for this worker")
-    engine = create_engine(settings.database_url, pool_size=1, max_overflow=0)
-    try:
-        return await work(create_sessionmaker(engine))
-    finally:
-        await engine.dispose()
+    async with job_resources(settings) as job:
+        return await work(job.maker)
 
 
 async def run_expiry(
@@ -76,14 +70,8 @@ async def run_expiry(
 
 
 async def _expire(settings: Settings) -> int:
-    redis = create_redis(settings.redis_url) if settings.redis_url else None
-    try:
-        return await _with_sessions(
-            settings, lambda maker: run_expiry(maker, redis=redis, send_task=send_from_worker)
-        )
-    finally:
-        if redis is not None:
-            await redis.aclose()
+    async with job_resources(settings) as job:
+        return await run_expiry(job.maker, redis=job.redis, send_task=send_from_worker)
 
 
 @shared_task(name=EXPIRE_TASK, acks_late=True)

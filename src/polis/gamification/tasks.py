@@ -8,9 +8,8 @@ from celery import shared_task
 
 from polis.config import Settings, get_settings
 from polis.gamification import service
-from polis.kit.db import create_engine, create_sessionmaker
+from polis.kit.jobs import job_resources
 from polis.kit.logging import get_logger
-from polis.kit.redis import create_redis
 
 SWEEP_TASK = "polis.gamification.milestone_sweep"
 
@@ -19,16 +18,8 @@ log = get_logger(__name__)
 
 async def run_sweep(settings: Settings) -> int:
     """One sweep on its own small engine (a Celery task runs outside any event loop)."""
-    if settings.database_url is None:
-        raise RuntimeError("POLIS_DATABASE_URL is not set for this worker")
-    engine = create_engine(settings.database_url, pool_size=1, max_overflow=0)
-    redis = create_redis(settings.redis_url) if settings.redis_url else None
-    try:
-        return await service.sweep(create_sessionmaker(engine), redis)
-    finally:
-        await engine.dispose()
-        if redis is not None:
-            await redis.aclose()
+    async with job_resources(settings) as job:
+        return await service.sweep(job.maker, job.redis)
 
 
 @shared_task(name=SWEEP_TASK, acks_late=True)

@@ -17,9 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from polis.config import Settings, get_settings
 from polis.initiatives import service
 from polis.kit import events
-from polis.kit.db import create_engine, create_sessionmaker
+from polis.kit.jobs import job_resources
 from polis.kit.logging import get_logger
-from polis.kit.redis import create_redis
 
 SWEEP_TASK = "polis.initiatives.deadline_sweep"
 
@@ -33,28 +32,19 @@ async def run_deadline_sweep(
     max_batches: int = service.SWEEP_MAX_BATCHES,
 ) -> int:
     """One sweep on its own small engine (a task runs outside any event loop)."""
-    if settings.database_url is None:
-        raise RuntimeError("POLIS_DATABASE_URL is not set for this worker")
-    engine = create_engine(settings.database_url, pool_size=1, max_overflow=0)
-    redis = create_redis(settings.redis_url) if settings.redis_url else None
+    async with job_resources(settings) as job, job.maker() as session:
 
-    async def send(session: AsyncSession) -> None:
-        # The notifications' real-time events go out only once each batch's commit stands.
-        await events.dispatch(session, send_task=events.send_from_worker, redis=redis)
+        async def send(session: AsyncSession) -> None:
+            # The notifications' real-time events go out only once each batch's commit stands.
+            await events.dispatch(session, send_task=events.send_from_worker, redis=job.redis)
 
-    try:
-        async with create_sessionmaker(engine)() as session:
-            return await service.answer_deadline_sweep(
-                session,
-                settings,
-                batch_size=batch_size,
-                max_batches=max_batches,
-                after_commit=send,
-            )
-    finally:
-        await engine.dispose()
-        if redis is not None:
-            await redis.aclose()
+        return await service.answer_deadline_sweep(
+            session,
+            settings,
+            batch_size=batch_size,
+            max_batches=max_batches,
+            after_commit=send,
+        )
 
 
 @shared_task(name=SWEEP_TASK, acks_late=True)

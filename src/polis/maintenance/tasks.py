@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from polis.config import Settings, get_settings
 from polis.email.tasks import send_email
-from polis.kit.db import create_engine, create_sessionmaker
+from polis.kit.jobs import job_resources
 from polis.kit.logging import get_logger
 from polis.maintenance import service
 
@@ -36,14 +36,8 @@ T = TypeVar("T")
 async def _in_session(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """Run ``work`` in one session of a small engine of its own (a Celery task runs outside any
     event loop)."""
-    if settings.database_url is None:
-        raise RuntimeError("POLIS_DATABASE_URL is not set for this worker")
-    engine = create_engine(settings.database_url, pool_size=1, max_overflow=0)
-    try:
-        async with create_sessionmaker(engine)() as session:
-            return await work(session)
-    finally:
-        await engine.dispose()
+    async with job_resources(settings) as job, job.maker() as session:
+        return await work(session)
 
 
 @shared_task(name=PURGE_NOTIFICATIONS_TASK, acks_late=True)

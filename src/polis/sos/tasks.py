@@ -20,10 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from polis.config import Settings, get_settings
 from polis.kit import events
-from polis.kit.db import create_engine, create_sessionmaker
 from polis.kit.events import SendTask
+from polis.kit.jobs import job_resources
 from polis.kit.logging import get_logger
-from polis.kit.redis import create_redis
 from polis.sos import service
 
 SWEEP_TASK = "polis.sos.deadline_sweep"
@@ -65,16 +64,8 @@ async def sweep(
 
 async def run_sweep(settings: Settings, *, send_task: SendTask | None = None) -> SweepResult:
     """One sweep on a small engine of its own (a Celery task runs outside any event loop)."""
-    if settings.database_url is None:
-        raise RuntimeError("POLIS_DATABASE_URL is not set for this worker")
-    engine = create_engine(settings.database_url, pool_size=1, max_overflow=0)
-    redis = create_redis(settings.redis_url) if settings.redis_url else None
-    try:
-        return await sweep(create_sessionmaker(engine), settings, send_task=send_task, redis=redis)
-    finally:
-        await engine.dispose()
-        if redis is not None:
-            await redis.aclose()
+    async with job_resources(settings) as job:
+        return await sweep(job.maker, settings, send_task=send_task, redis=job.redis)
 
 
 @shared_task(name=SWEEP_TASK, acks_late=True)
