@@ -16,7 +16,6 @@ from polis.arbitration.schemas import (
     CaseOut,
     DecisionOut,
     FileCaseIn,
-    PersonRef,
     ResolveIn,
 )
 from polis.auth.deps import AuthenticatedUser, VerifiedUser
@@ -25,7 +24,9 @@ from polis.kit.deps import DbSession, SettingsDep
 from polis.kit.envelope import Envelope, ListEnvelope, ok
 from polis.kit.pagination import PageParams, Pagination, paginated
 from polis.units.models import UnitLevel
+from polis.users import service as users_service
 from polis.users.models import User
+from polis.users.presenters import person_ref
 
 router = APIRouter(prefix="/arbitration", tags=["arbitration"])
 
@@ -38,10 +39,7 @@ async def cases_out(session: AsyncSession, cases: Sequence[ArbitrationCase]) -> 
         for uid in (case.plaintiff_id, case.defendant_id, case.arbitrator_id)
         if uid is not None
     } | {d.arbitrator_id for ds in decisions.values() for d in ds if d.arbitrator_id}
-    people = {
-        user.id: PersonRef(id=user.id, display_name=user.display_name)
-        for user in await service.people(session, people_ids)
-    }
+    people = await users_service.people(session, people_ids)
     now = clock.now()
     out = []
     for case in cases:
@@ -54,9 +52,9 @@ async def cases_out(session: AsyncSession, cases: Sequence[ArbitrationCase]) -> 
                 status=case.status,
                 title=case.title,
                 description=case.description,
-                plaintiff=people[case.plaintiff_id],
-                defendant=people[case.defendant_id],
-                arbitrator=people.get(case.arbitrator_id) if case.arbitrator_id else None,
+                plaintiff=person_ref(people, case.plaintiff_id),
+                defendant=person_ref(people, case.defendant_id),
+                arbitrator=person_ref(people, case.arbitrator_id),
                 level=case.level,
                 unit_id=case.unit_id,
                 min_level=case.min_level,
@@ -73,7 +71,7 @@ async def cases_out(session: AsyncSession, cases: Sequence[ArbitrationCase]) -> 
                 decisions=[
                     DecisionOut(
                         round=d.round,
-                        arbitrator=people.get(d.arbitrator_id) if d.arbitrator_id else None,
+                        arbitrator=person_ref(people, d.arbitrator_id),
                         level=d.level,
                         unit_id=d.unit_id,
                         resolution=d.resolution,

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from polis.arbitration.models import REASON_MAX, TEXT_MAX, TITLE_MAX, CaseStatus, CaseType
 from polis.units.models import UnitLevel
+from polis.users.schemas import PersonRef
 
 
 class FileCaseIn(BaseModel):
@@ -32,11 +33,6 @@ class ResolveIn(BaseModel):
 
 class AppealIn(BaseModel):
     reason: str = Field(min_length=1, max_length=REASON_MAX)
-
-
-class PersonRef(BaseModel):
-    id: uuid.UUID
-    display_name: str
 
 
 class DecisionOut(BaseModel):

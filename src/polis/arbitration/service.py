@@ -14,7 +14,7 @@ second sees the state the first left.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -67,14 +67,6 @@ async def _guarantors(session: AsyncSession, user_ids: Sequence[uuid.UUID]) -> s
 
 
 # --- reading ------------------------------------------------------------------------------
-
-
-async def people(session: AsyncSession, user_ids: Iterable[uuid.UUID]) -> list[User]:
-    """The members named by ``user_ids`` (one query), for showing names on cases."""
-    ids = set(user_ids)
-    if not ids:
-        return []
-    return list((await session.scalars(select(User).where(User.id.in_(ids)))).all())
 
 
 async def get_case(

@@ -19,7 +19,6 @@ from polis.endorsements.schemas import (
     GederRightsOut,
     LimitIn,
     MyStatusOut,
-    PersonRef,
     ReasonIn,
     RequestIn,
     SupporterOut,
@@ -30,27 +29,24 @@ from polis.kit.deps import DbSession
 from polis.kit.envelope import Envelope, ListEnvelope, ok
 from polis.kit.idempotency import IdempotencyKey
 from polis.kit.pagination import Pagination, paginated
-from polis.users.models import User
+from polis.users import service as users_service
+from polis.users.presenters import person_ref
 
 router = APIRouter(prefix="/endorsements", tags=["endorsements"])
 admin_router = APIRouter(prefix="/admin", tags=["admin"])
-
-
-def _person(user: User | None, user_id: uuid.UUID) -> PersonRef:
-    return PersonRef(id=user_id, display_name=user.display_name if user else "Member")
 
 
 async def endorsements_out(
     session: AsyncSession, endorsements: Sequence[Endorsement]
 ) -> list[EndorsementOut]:
     ids = {e.requester_id for e in endorsements} | {e.geder_id for e in endorsements}
-    people = await service.people(session, ids)
+    people = await users_service.people(session, ids)
     return [
         EndorsementOut(
             id=e.id,
             status=e.status,
-            requester=_person(people.get(e.requester_id), e.requester_id),
-            geder=_person(people.get(e.geder_id), e.geder_id),
+            requester=person_ref(people, e.requester_id),
+            geder=person_ref(people, e.geder_id),
             message=e.message,
             requested_at=e.requested_at,
             expires_at=e.expires_at,
@@ -155,7 +151,7 @@ async def my_supporters(
     geder: GederUser, session: DbSession, params: Pagination
 ) -> ListEnvelope[SupporterOut]:
     page = await service.my_supporters(session, geder, params)
-    people = await service.people(session, {e.requester_id for e in page.items})
+    people = await users_service.people(session, {e.requester_id for e in page.items})
     items = []
     for e in page.items:
         person = people[e.requester_id]
@@ -183,7 +179,7 @@ async def my_status(user: AuthenticatedUser, session: DbSession) -> Envelope[MyS
     used = await service.used_slots(session, user.id)
     suspension = suspension_out(rights)
     tavdebi_id = await service.guarantor_of(session, user.id)
-    tavdebi = await session.get(User, tavdebi_id) if tavdebi_id else None
+    tavdebi = await users_service.people(session, [tavdebi_id])
     pending = await service.pending_request_of(session, user.id)
     is_geder = user.role.value == "geder" and user.is_onboarded
     return ok(
@@ -194,7 +190,7 @@ async def my_status(user: AuthenticatedUser, session: DbSession) -> Envelope[MyS
             available_slots=max(limit - used, 0),
             can_endorse=is_geder and not suspension.suspended and used < limit,
             suspension=suspension,
-            tavdebi=_person(tavdebi, tavdebi_id) if tavdebi_id else None,
+            tavdebi=person_ref(tavdebi, tavdebi_id),
             pending_request_id=pending.id if pending else None,
         )
     )

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from polis.endorsements.models import MESSAGE_MAX, REASON_MAX, EndorsementStatus
 from polis.users.models import MemberStatus, UserRole
+from polis.users.schemas import PersonRef
 
 
 class RequestIn(BaseModel):
@@ -23,11 +24,6 @@ class ReasonIn(BaseModel):
 class LimitIn(BaseModel):
     # The 5 to 10 range is a rule of §3.2, checked by the service (422/2003), not a format.
     limit: int
-
-
-class PersonRef(BaseModel):
-    id: uuid.UUID
-    display_name: str
 
 
 class AteuliRef(BaseModel):

@@ -50,6 +50,7 @@ from polis.notifications.models import NotificationType
 from polis.notifications.service import notify
 from polis.units import service as units
 from polis.units.models import TermEndReason, Unit, UnitMembership, UnitStatus
+from polis.users import service as users_service
 from polis.users.models import User, UserRole
 
 # A pending request expires this long after it was made (§3.2).
@@ -294,14 +295,6 @@ async def my_supporters(session: AsyncSession, geder: User, params: PageParams) 
     )
 
 
-async def people(session: AsyncSession, ids: set[uuid.UUID]) -> dict[uuid.UUID, User]:
-    """The members ``ids``, by id (one query)."""
-    if not ids:
-        return {}
-    rows = await session.scalars(select(User).where(User.id.in_(ids)))
-    return {u.id: u for u in rows.all()}
-
-
 # --- locks ----------------------------------------------------------------------------------
 
 
@@ -539,7 +532,7 @@ async def expire_requests(session: AsyncSession) -> int:
             .with_for_update(skip_locked=True)
         )
     ).all()
-    names = await people(session, {e.geder_id for e in due})
+    names = await users_service.people(session, {e.geder_id for e in due})
     for endorsement in due:
         geder = names.get(endorsement.geder_id)
         await _expire(session, endorsement, geder_name=geder.display_name if geder else "GeDer")

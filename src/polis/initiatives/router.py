@@ -25,7 +25,6 @@ from polis.initiatives.schemas import (
     InitiativeIn,
     InitiativeOut,
     InitiativePatchIn,
-    PersonRef,
     RejectIn,
     ScopeRef,
     SupporterOut,
@@ -37,7 +36,9 @@ from polis.kit.envelope import Envelope, ListEnvelope, ok
 from polis.kit.idempotency import IdempotencyKey
 from polis.kit.pagination import Pagination, paginated
 from polis.kit.ratelimit import rate_limit
+from polis.users import service as users_service
 from polis.users.models import User
+from polis.users.presenters import person_ref
 
 router = APIRouter(prefix="/initiatives", tags=["initiatives"])
 
@@ -45,14 +46,10 @@ router = APIRouter(prefix="/initiatives", tags=["initiatives"])
 InitiativesRateLimit = Annotated[None, Depends(rate_limit("rate_limit_initiatives"))]
 
 
-def _person(user: User | None, user_id: uuid.UUID) -> PersonRef:
-    return PersonRef(id=user_id, display_name=user.display_name if user else "Member")
-
-
 async def initiatives_out(
     session: AsyncSession, viewer: User, initiatives: Sequence[Initiative]
 ) -> list[InitiativeOut]:
-    people = await service.people(
+    people = await users_service.people(
         session, [i.creator_id for i in initiatives] + [i.assignee_id for i in initiatives]
     )
     scopes = await service.units(session, [i.scope_id for i in initiatives])
@@ -77,11 +74,9 @@ async def initiatives_out(
                 target_support=i.target_support,
                 current_support=i.current_support,
                 progress_percentage=service.progress_percentage(i),
-                creator=_person(people.get(i.creator_id), i.creator_id),
+                creator=person_ref(people, i.creator_id),
                 supported_by_me=i.id in mine,
-                assignee=_person(people.get(i.assignee_id), i.assignee_id)
-                if i.assignee_id
-                else None,
+                assignee=person_ref(people, i.assignee_id),
                 assigned_level=i.assigned_level,
                 assigned_unit_id=i.assigned_unit_id,
                 assigned_at=i.assigned_at,
@@ -284,11 +279,11 @@ async def supporters(
 ) -> ListEnvelope[SupporterOut]:
     page = await service.supporters(session, user, initiative_id, params)
     rows: Sequence[InitiativeSupport] = page.items
-    people = await service.people(session, [row.user_id for row in rows])
+    people = await users_service.people(session, [row.user_id for row in rows])
     items = [
         SupporterOut(
             id=row.user_id,
-            display_name=_person(people.get(row.user_id), row.user_id).display_name,
+            display_name=person_ref(people, row.user_id).display_name,
             comment=row.comment,
             supported_at=row.created_at,
         )

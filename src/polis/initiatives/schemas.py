@@ -19,6 +19,7 @@ from polis.initiatives.models import (
     InitiativeStatus,
 )
 from polis.units.models import UnitLevel
+from polis.users.schemas import PersonRef
 
 
 def no_nul(value: str) -> str:
@@ -72,11 +73,6 @@ class CompleteIn(BaseModel):
 
 class RejectIn(BaseModel):
     reason: Text = Field(min_length=3, max_length=ANSWER_MAX)
-
-
-class PersonRef(BaseModel):
-    id: uuid.UUID
-    display_name: str
 
 
 class ScopeRef(BaseModel):

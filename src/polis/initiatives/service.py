@@ -102,15 +102,6 @@ async def visible_initiative(
     return initiative
 
 
-async def people(session: AsyncSession, ids: Iterable[uuid.UUID | None]) -> dict[uuid.UUID, User]:
-    """The members ``ids``, by id (one query)."""
-    wanted = {i for i in ids if i is not None}
-    if not wanted:
-        return {}
-    rows = await session.scalars(select(User).where(User.id.in_(wanted)))
-    return {u.id: u for u in rows.all()}
-
-
 async def units(session: AsyncSession, ids: Iterable[uuid.UUID | None]) -> dict[uuid.UUID, Unit]:
     """The units ``ids``, by id (one query), for naming scopes."""
     wanted = {i for i in ids if i is not None}

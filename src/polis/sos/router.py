@@ -22,35 +22,26 @@ from polis.sos.schemas import (
     EscalateIn,
     EscalationOut,
     MoralFilterOut,
-    PersonRef,
     ResolveIn,
     SignalIn,
     SignalOut,
     SignalPatch,
     VerifyIn,
 )
-from polis.users.models import User
+from polis.users import service as users_service
+from polis.users.presenters import person_ref
 
 router = APIRouter(prefix="/sos", tags=["sos"])
 
 SosRateLimit = Annotated[None, Depends(rate_limit("rate_limit_sos"))]
 
 
-def _person(people: dict[uuid.UUID, User], user_id: uuid.UUID | None) -> PersonRef | None:
-    if user_id is None:
-        return None
-    user = people.get(user_id)
-    return PersonRef(id=user_id, display_name=user.display_name if user else "Member")
-
-
 async def signals_out(session: AsyncSession, signals: Sequence[SosSignal]) -> list[SignalOut]:
-    people = await service.people(
+    people = await users_service.people(
         session, [uid for s in signals for uid in (s.reporter_id, s.holder_id)]
     )
     out = []
     for s in signals:
-        reporter = _person(people, s.reporter_id)
-        assert reporter is not None
         out.append(
             SignalOut(
                 id=s.id,
@@ -62,10 +53,10 @@ async def signals_out(session: AsyncSession, signals: Sequence[SosSignal]) -> li
                 moral_filter_response=s.moral_filter_response,
                 status=s.status,
                 priority=s.priority,
-                reporter=reporter,
+                reporter=person_ref(people, s.reporter_id),
                 ateuli_id=s.ateuli_id,
                 current_level=s.current_level,
-                holder=_person(people, s.holder_id),
+                holder=person_ref(people, s.holder_id),
                 holder_unit_id=s.holder_unit_id,
                 level_since=s.level_since,
                 deadline_at=s.deadline_at,
@@ -88,7 +79,7 @@ async def signal_out(session: AsyncSession, signal: SosSignal) -> SignalOut:
 async def escalations_out(
     session: AsyncSession, steps: Sequence[SosEscalation]
 ) -> list[EscalationOut]:
-    people = await service.people(
+    people = await users_service.people(
         session,
         [uid for e in steps for uid in (e.from_holder_id, e.to_holder_id, e.actor_id)],
     )
@@ -98,9 +89,9 @@ async def escalations_out(
             step=e.step,
             from_level=e.from_level,
             to_level=e.to_level,
-            from_holder=_person(people, e.from_holder_id),
-            to_holder=_person(people, e.to_holder_id),
-            actor=_person(people, e.actor_id),
+            from_holder=person_ref(people, e.from_holder_id),
+            to_holder=person_ref(people, e.to_holder_id),
+            actor=person_ref(people, e.actor_id),
             reason=e.reason,
             notes=e.notes,
             at=e.at,

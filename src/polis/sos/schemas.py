@@ -18,6 +18,7 @@ from polis.sos.models import (
     SosStatus,
 )
 from polis.users.models import Language
+from polis.users.schemas import PersonRef
 
 Latitude = Field(default=None, ge=-90, le=90)
 Longitude = Field(default=None, ge=-180, le=180)
@@ -74,11 +75,6 @@ class EscalateIn(BaseModel):
 
 class ResolveIn(BaseModel):
     resolution_notes: str = Field(min_length=1, max_length=NOTES_MAX)
-
-
-class PersonRef(BaseModel):
-    id: uuid.UUID
-    display_name: str
 
 
 class SignalOut(BaseModel):

@@ -99,17 +99,6 @@ def _deadline(settings: Settings, signal: SosSignal, now: datetime) -> datetime 
 # --- reading ----------------------------------------------------------------------------------
 
 
-async def people(
-    session: AsyncSession, user_ids: Iterable[uuid.UUID | None]
-) -> dict[uuid.UUID, User]:
-    """The members named by ``user_ids`` (one query), for showing names on signals."""
-    ids = {uid for uid in user_ids if uid is not None}
-    if not ids:
-        return {}
-    rows = await session.scalars(select(User).where(User.id.in_(ids)))
-    return {user.id: user for user in rows}
-
-
 def _subtree_of_leader(user_id: uuid.UUID) -> Select[Any]:
     """The ids of every unit at or under a unit ``user_id`` leads now (a recursive CTE)."""
     led = select(LeadershipTerm.unit_id).where(

@@ -2,13 +2,33 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Mapping
+from typing import overload
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from polis.config import Settings
 from polis.kit.phone import mask_phone
 from polis.users import service
 from polis.users.models import User
-from polis.users.schemas import MeOut, PublicUserOut, TerritoryRef, UnitRef
+from polis.users.schemas import MeOut, PersonRef, PublicUserOut, TerritoryRef, UnitRef
+
+# The name shown for someone whose row did not load (never expected: members are anonymised,
+# not deleted).
+UNKNOWN_MEMBER = "Member"
+
+
+@overload
+def person_ref(people: Mapping[uuid.UUID, User], user_id: uuid.UUID) -> PersonRef: ...
+@overload
+def person_ref(people: Mapping[uuid.UUID, User], user_id: uuid.UUID | None) -> PersonRef | None: ...
+def person_ref(people: Mapping[uuid.UUID, User], user_id: uuid.UUID | None) -> PersonRef | None:
+    """``user_id`` named from ``people`` (see ``service.people``); None for no one."""
+    if user_id is None:
+        return None
+    user = people.get(user_id)
+    return PersonRef(id=user_id, display_name=user.display_name if user else UNKNOWN_MEMBER)
 
 
 async def _territory(session: AsyncSession, user: User) -> TerritoryRef | None:

@@ -11,6 +11,13 @@ from polis.users.models import Language, MemberStatus, UserRole
 NextStep = Literal["join_ateuli", "create_ateuli", "find_tavdebi"]
 
 
+class PersonRef(BaseModel):
+    """A member as lists show them to other members: id and name, nothing else."""
+
+    id: uuid.UUID
+    display_name: str
+
+
 class TerritoryRef(BaseModel):
     id: uuid.UUID
     type: str
