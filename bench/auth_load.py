@@ -23,14 +23,9 @@ import httpx
 
 from bench.harness import scratch_polis_dev
 from bench.health_load import _wrk
-from bench.report import record, show
+from bench.report import percentile_ms, record, show
 
 CODE = re.compile(r"\b(\d{6})\b")
-
-
-def _pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000, 2)
 
 
 async def _login(http: httpx.AsyncClient, n: int, timings: dict[str, list[float]]) -> str:
@@ -85,13 +80,13 @@ async def _logins(base: str, count: int, concurrency: int) -> tuple[dict[str, An
         "logins": count,
         "concurrency": concurrency,
         "logins_per_s": round(count / elapsed, 1),
-        "send_p50_ms": _pct(timings["send"], 0.5),
-        "send_p99_ms": _pct(timings["send"], 0.99),
-        "verify_p50_ms": _pct(timings["verify"], 0.5),
-        "verify_p99_ms": _pct(timings["verify"], 0.99),
-        "pair_p50_ms": _pct(timings["pair"], 0.5),
-        "pair_p99_ms": _pct(timings["pair"], 0.99),
-        "sms_delivery_p50_ms": _pct(timings["sms"], 0.5),
+        "send_p50_ms": percentile_ms(timings["send"], 0.5),
+        "send_p99_ms": percentile_ms(timings["send"], 0.99),
+        "verify_p50_ms": percentile_ms(timings["verify"], 0.5),
+        "verify_p99_ms": percentile_ms(timings["verify"], 0.99),
+        "pair_p50_ms": percentile_ms(timings["pair"], 0.5),
+        "pair_p99_ms": percentile_ms(timings["pair"], 0.99),
+        "sms_delivery_p50_ms": percentile_ms(timings["sms"], 0.5),
         "mean_pair_ms": round(statistics.fmean(timings["pair"]) * 1000, 2),
     }
     return result, tokens[0]
@@ -115,8 +110,8 @@ async def _me_python(base: str, token: str, seconds: float, concurrency: int) ->
     return {
         "requests": len(latencies),
         "rps": round(len(latencies) / elapsed, 1),
-        "p50_ms": _pct(latencies, 0.5),
-        "p99_ms": _pct(latencies, 0.99),
+        "p50_ms": percentile_ms(latencies, 0.5),
+        "p99_ms": percentile_ms(latencies, 0.99),
     }
 
 

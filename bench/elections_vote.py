@@ -50,7 +50,7 @@ import httpx
 from tests.e2e.harness import free_port
 
 from bench.harness import scratch_polis_dev
-from bench.report import record, show
+from bench.report import percentile_ms, record, show
 from polis.auth.tokens import issue_access_token
 from polis.config import Settings
 from polis.elections import ledger
@@ -97,13 +97,6 @@ SELECT (SELECT count(*) FROM election_ballots WHERE election_id = $1),
 
 def _asyncpg_dsn(url: str) -> str:
     return url.replace("postgresql+asyncpg://", "postgresql://", 1)
-
-
-def _pct(values: list[float], p: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000, 2)
 
 
 def _voter_ids(count: int) -> list[uuid.UUID]:
@@ -180,8 +173,8 @@ async def _http_votes(
         "errors": sum(v for k, v in statuses.items() if k != 200),
         "statuses": json.dumps(statuses),
         "votes_per_s": round(accepted / elapsed, 1),
-        "p50_ms": _pct(latencies, 0.5),
-        "p99_ms": _pct(latencies, 0.99),
+        "p50_ms": percentile_ms(latencies, 0.5),
+        "p99_ms": percentile_ms(latencies, 0.99),
         "mean_ms": round(statistics.fmean(latencies) * 1000, 2) if latencies else 0.0,
         "concurrency": concurrency,
         "first_error": first_error[0] if first_error else "",
@@ -297,8 +290,8 @@ async def _direct_votes(
     return {
         "votes": accepted,
         "votes_per_s": round(accepted / elapsed, 1),
-        "p50_ms": _pct(latencies, 0.5),
-        "p99_ms": _pct(latencies, 0.99),
+        "p50_ms": percentile_ms(latencies, 0.5),
+        "p99_ms": percentile_ms(latencies, 0.99),
         "mean_ms": round(statistics.fmean(latencies) * 1000, 2) if latencies else 0.0,
         "concurrency": concurrency,
     }

@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 
 from bench.harness import polis_dev
-from bench.report import record, show
+from bench.report import percentile_ms, record, show
 
 
 async def _load(base: str, seconds: float, concurrency: int) -> dict[str, float]:
@@ -53,19 +53,14 @@ async def _load(base: str, seconds: float, concurrency: int) -> dict[str, float]
         await asyncio.gather(*(one_user() for _ in range(concurrency)))
         elapsed = time.monotonic() - started
 
-    latencies.sort()
-
-    def pct(p: float) -> float:
-        return latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000
-
     return {
         "requests": len(latencies),
         "errors": errors,
         "seconds": round(elapsed, 2),
         "rps": round(len(latencies) / elapsed, 1),
-        "p50_ms": round(pct(0.50), 2),
-        "p90_ms": round(pct(0.90), 2),
-        "p99_ms": round(pct(0.99), 2),
+        "p50_ms": percentile_ms(latencies, 0.50),
+        "p90_ms": percentile_ms(latencies, 0.90),
+        "p99_ms": percentile_ms(latencies, 0.99),
         "mean_ms": round(statistics.fmean(latencies) * 1000, 2),
     }
 

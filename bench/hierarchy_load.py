@@ -44,7 +44,7 @@ from redis.asyncio import Redis
 
 from bench.harness import scratch_polis_dev
 from bench.health_load import _wrk
-from bench.report import record, show
+from bench.report import percentile_ms, record, show
 from polis.auth.models import AuthSession, Device
 from polis.auth.tokens import issue_access_token
 from polis.config import Settings
@@ -195,11 +195,6 @@ async def _token_for_deepest_leader(settings: Settings) -> tuple[str, uuid.UUID]
         await engine.dispose()
 
 
-def _pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000, 2)
-
-
 async def _python_load(
     base: str, path: str, token: str, seconds: float, concurrency: int
 ) -> dict[str, Any]:
@@ -225,8 +220,8 @@ async def _python_load(
         "requests": len(latencies),
         "errors": errors,
         "rps": round(len(latencies) / elapsed, 1),
-        "p50_ms": _pct(latencies, 0.5),
-        "p99_ms": _pct(latencies, 0.99),
+        "p50_ms": percentile_ms(latencies, 0.5),
+        "p99_ms": percentile_ms(latencies, 0.99),
         "mean_ms": round(statistics.fmean(latencies) * 1000, 2),
     }
 

@@ -13,6 +13,15 @@ from rich.table import Table
 RESULTS = Path(__file__).parent / "results"
 
 
+def percentile_ms(values: list[float], p: float) -> float:
+    """The ``p`` quantile (0 to 1, nearest rank) of ``values`` in seconds, as milliseconds to two
+    decimals; 0.0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000, 2)
+
+
 def show(title: str, result: dict[str, Any]) -> None:
     table = Table(title=title)
     for key in result:

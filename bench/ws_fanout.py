@@ -28,9 +28,9 @@ import httpx
 from redis.asyncio import Redis
 from websockets.asyncio.client import ClientConnection, connect
 
-from bench.auth_load import _login, _pct
+from bench.auth_load import _login
 from bench.harness import scratch_polis_dev
-from bench.report import record, show
+from bench.report import percentile_ms, record, show
 
 CONNECT_CONCURRENCY = 50
 ROUND_TIMEOUT_SECONDS = 30.0
@@ -109,10 +109,10 @@ async def _run(base: str, redis_url: str, clients: int, members: int, rounds: in
                 "members": members,
                 "rounds": rounds,
                 "receipts": len(state.latencies),
-                "p50_ms": _pct(state.latencies, 0.50),
-                "p90_ms": _pct(state.latencies, 0.90),
-                "p99_ms": _pct(state.latencies, 0.99),
-                "max_ms": _pct(state.latencies, 1.0),
+                "p50_ms": percentile_ms(state.latencies, 0.50),
+                "p90_ms": percentile_ms(state.latencies, 0.90),
+                "p99_ms": percentile_ms(state.latencies, 0.99),
+                "max_ms": percentile_ms(state.latencies, 1.0),
                 "connect_s": round(connect_seconds, 2),
             }
     finally:
