@@ -46,7 +46,7 @@ from polis.notifications.models import (
     PushDevice,
 )
 from polis.users.models import User
-from polis.users.service import own_phone
+from polis.users.service import own_phone, people
 
 DELIVER_TASK = "polis.notifications.deliver"
 SWEEP_TASK = "polis.notifications.sweep_deliveries"
@@ -336,12 +336,7 @@ async def _views(
             )
         )
     }
-    users = {
-        u.id: u
-        for u in await session.scalars(
-            select(User).where(User.id.in_({d.user_id for d in deliveries}))
-        )
-    }
+    users = await people(session, [d.user_id for d in deliveries])
     platforms = {
         row.id: row.platform
         for row in await session.execute(
