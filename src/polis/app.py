@@ -36,6 +36,7 @@ from polis.kit.logging import configure_logging, get_logger
 from polis.kit.middleware import ROUTE_TEMPLATE_ATTR, RequestContextMiddleware
 from polis.kit.ratelimit import RateLimiter, default_rate_limit
 from polis.kit.redis import create_redis
+from polis.kit.routing import DomainRouter
 from polis.maintenance.router import router as maintenance_reports_router
 from polis.models import import_all_models
 from polis.notifications.admin_router import router as deliveries_admin_router
@@ -99,6 +100,8 @@ def include_api_routes(api: APIRouter, router: APIRouter) -> None:
         path = getattr(route, "path", None)
         if isinstance(path, str):
             setattr(route, ROUTE_TEMPLATE_ATTR, api.prefix + path)
+    if isinstance(router, DomainRouter):
+        router.mounted_at(api.prefix)
     api.include_router(router)
 
 
@@ -246,6 +249,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=f"{API_PREFIX}/docs",
         redoc_url=f"{API_PREFIX}/redoc",
         debug=False,
+        # Polis exports Prometheus metrics and no OpenTelemetry; FastAPI's native telemetry
+        # would still ask OpenTelemetry for its providers on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.subject_resolver = resolve_subject

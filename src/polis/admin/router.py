@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from polis.auth import service as auth
 from polis.auth.deps import AdminUser
 from polis.kit.deps import DbSession, RedisDep, SettingsDep
 from polis.kit.envelope import Envelope, ok
+from polis.kit.routing import DomainRouter
 
-router = APIRouter(prefix="/admin", tags=["admin"])
+router = DomainRouter(prefix="/admin", tags=["admin"])
 
 
 class BlockDeviceIn(BaseModel):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from fastapi import APIRouter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from polis.arbitration import service
@@ -23,12 +22,13 @@ from polis.kit import clock
 from polis.kit.deps import DbSession, SettingsDep
 from polis.kit.envelope import Envelope, ListEnvelope, ok
 from polis.kit.pagination import PageParams, Pagination, paginated
+from polis.kit.routing import DomainRouter
 from polis.units.models import UnitLevel
 from polis.users import service as users_service
 from polis.users.models import User
 from polis.users.presenters import person_ref
 
-router = APIRouter(prefix="/arbitration", tags=["arbitration"])
+router = DomainRouter(prefix="/arbitration", tags=["arbitration"])
 
 
 async def cases_out(session: AsyncSession, cases: Sequence[ArbitrationCase]) -> list[CaseOut]:

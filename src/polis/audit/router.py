@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from polis.audit import service
 from polis.audit.models import ACTION_MAX, ENTITY_ID_MAX, ENTITY_TYPE_MAX
@@ -15,8 +15,9 @@ from polis.auth.deps import AdminUser
 from polis.kit.deps import DbSession
 from polis.kit.envelope import ERROR_RESPONSES, ListEnvelope
 from polis.kit.pagination import Pagination, paginated
+from polis.kit.routing import DomainRouter
 
-router = APIRouter(prefix="/admin", tags=["admin"], responses=ERROR_RESPONSES)
+router = DomainRouter(prefix="/admin", tags=["admin"], responses=ERROR_RESPONSES)
 
 
 @router.get("/audit-logs", response_model=ListEnvelope[AuditLogOut], summary="Audit log")

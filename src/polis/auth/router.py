@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 
 from polis.auth import service
 from polis.auth.deps import AuthenticatedUser, Claims
@@ -28,10 +28,11 @@ from polis.kit.errors import PolisError
 from polis.kit.http import client_ip
 from polis.kit.phone import normalize_phone
 from polis.kit.ratelimit import rate_limit
+from polis.kit.routing import DomainRouter
 from polis.users.models import Language
 from polis.users.presenters import me_out
 
-router = APIRouter(prefix="/auth", tags=["auth"])
+router = DomainRouter(prefix="/auth", tags=["auth"])
 
 
 async def _phone_in_body(request: Request) -> str | None:

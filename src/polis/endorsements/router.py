@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from polis.auth.deps import AdminUser, AuthenticatedUser, GederUser, OnboardedUser
@@ -29,11 +29,12 @@ from polis.kit.deps import DbSession
 from polis.kit.envelope import Envelope, ListEnvelope, ok
 from polis.kit.idempotency import IdempotencyKey
 from polis.kit.pagination import Pagination, paginated
+from polis.kit.routing import DomainRouter
 from polis.users import service as users_service
 from polis.users.presenters import person_ref
 
-router = APIRouter(prefix="/endorsements", tags=["endorsements"])
-admin_router = APIRouter(prefix="/admin", tags=["admin"])
+router = DomainRouter(prefix="/endorsements", tags=["endorsements"])
+admin_router = DomainRouter(prefix="/admin", tags=["admin"])
 
 
 async def endorsements_out(

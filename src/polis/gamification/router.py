@@ -6,7 +6,7 @@ import json
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import Query, Request, Response
 
 from polis.auth.deps import AuthenticatedUser
 from polis.gamification import service
@@ -25,9 +25,10 @@ from polis.kit.cache import cached_page_answer
 from polis.kit.deps import DbSession
 from polis.kit.envelope import Envelope, ListEnvelope, ok
 from polis.kit.pagination import Pagination
+from polis.kit.routing import DomainRouter
 from polis.territories.models import Territory, TerritoryType
 
-router = APIRouter(prefix="/gamification", tags=["gamification"])
+router = DomainRouter(prefix="/gamification", tags=["gamification"])
 
 CACHE_NAMESPACE = "gamification"
 # The leaderboard moves as members onboard; five minutes, as statistics (§4).

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import Depends, Query
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from polis.auth.deps import AuthenticatedUser, VerifiedUser
@@ -36,11 +36,12 @@ from polis.kit.envelope import Envelope, ListEnvelope, ok
 from polis.kit.idempotency import IdempotencyKey
 from polis.kit.pagination import Pagination, paginated
 from polis.kit.ratelimit import rate_limit
+from polis.kit.routing import DomainRouter
 from polis.users import service as users_service
 from polis.users.models import User
 from polis.users.presenters import person_ref
 
-router = APIRouter(prefix="/initiatives", tags=["initiatives"])
+router = DomainRouter(prefix="/initiatives", tags=["initiatives"])
 
 # POLIS_RATE_LIMIT_INITIATIVES (5 a day per member by default), counted per member.
 InitiativesRateLimit = Annotated[None, Depends(rate_limit("rate_limit_initiatives"))]

@@ -5,17 +5,17 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from polis.auth.deps import AdminUser
 from polis.kit.deps import DbSession
 from polis.kit.envelope import Envelope, ListEnvelope, ok
 from polis.kit.pagination import Pagination, paginated
+from polis.kit.routing import DomainRouter
 from polis.maintenance import service
 from polis.maintenance.models import ActivityReport
 
-router = APIRouter(prefix="/admin/reports", tags=["admin"])
+router = DomainRouter(prefix="/admin/reports", tags=["admin"])
 
 
 class ActivityReportOut(BaseModel):

@@ -5,18 +5,19 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from polis.auth.deps import AdminUser
 from polis.kit.deps import DbSession, SettingsDep
 from polis.kit.envelope import Envelope, ListEnvelope, ok
 from polis.kit.pagination import Pagination, paginated
+from polis.kit.routing import DomainRouter
 from polis.notifications import delivery
 from polis.notifications.delivery import DeliveryView
 from polis.notifications.models import Channel, DeliveryStatus
 from polis.notifications.schemas import DeliveryOut
 
-router = APIRouter(prefix="/admin/deliveries", tags=["admin"])
+router = DomainRouter(prefix="/admin/deliveries", tags=["admin"])
 
 
 def _out(view: DeliveryView) -> DeliveryOut:

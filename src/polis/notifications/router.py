@@ -5,12 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Response
+from fastapi import Depends, Header, Path, Query, Response
 
 from polis.auth.deps import AuthenticatedUser
 from polis.kit.deps import DbSession
 from polis.kit.envelope import ERROR_RESPONSES, Envelope, ok
 from polis.kit.pagination import Pagination, list_meta
+from polis.kit.routing import DomainRouter
 from polis.notifications import service, texts
 from polis.notifications.models import PUSH_TOKEN_MAX, Notification, NotificationType
 from polis.notifications.schemas import (
@@ -27,7 +28,7 @@ from polis.notifications.schemas import (
 )
 from polis.users.models import Language
 
-router = APIRouter(prefix="/notifications", tags=["notifications"], responses=ERROR_RESPONSES)
+router = DomainRouter(prefix="/notifications", tags=["notifications"], responses=ERROR_RESPONSES)
 
 
 async def _language(

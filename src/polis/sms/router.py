@@ -8,15 +8,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from polis.kit.deps import RedisDep, SettingsDep
 from polis.kit.envelope import ERROR_RESPONSES, Envelope, ok
 from polis.kit.phone import normalize_phone
+from polis.kit.routing import DomainRouter
 from polis.sms import service
 from polis.sms.schemas import OutboxMessage
 
-dev_router = APIRouter(prefix="/dev", tags=["dev"], responses=ERROR_RESPONSES)
+dev_router = DomainRouter(prefix="/dev", tags=["dev"], responses=ERROR_RESPONSES)
 
 
 @dev_router.get(

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header
+from fastapi import Depends, Header
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from polis.auth.deps import AuthenticatedUser, VerifiedUser
@@ -15,6 +15,7 @@ from polis.kit.envelope import Envelope, ListEnvelope, ok
 from polis.kit.idempotency import IdempotencyKey
 from polis.kit.pagination import Pagination, paginated
 from polis.kit.ratelimit import rate_limit
+from polis.kit.routing import DomainRouter
 from polis.notifications.texts import language_from_header
 from polis.sos import service
 from polis.sos.models import SosEscalation, SosLevel, SosPriority, SosSignal, SosStatus
@@ -31,7 +32,7 @@ from polis.sos.schemas import (
 from polis.users import service as users_service
 from polis.users.presenters import person_ref
 
-router = APIRouter(prefix="/sos", tags=["sos"])
+router = DomainRouter(prefix="/sos", tags=["sos"])
 
 SosRateLimit = Annotated[None, Depends(rate_limit("rate_limit_sos"))]
 

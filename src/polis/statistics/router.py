@@ -6,13 +6,14 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 
 from polis.auth.deps import AuthenticatedUser
 from polis.gamification.schemas import TerritoryRefOut
 from polis.kit.cache import cached_answer
 from polis.kit.deps import DbSession
 from polis.kit.envelope import Envelope
+from polis.kit.routing import DomainRouter
 from polis.statistics import service
 from polis.statistics.schemas import (
     AteuliStatisticsOut,
@@ -26,7 +27,7 @@ from polis.statistics.schemas import (
 )
 from polis.units.models import UnitLevel
 
-router = APIRouter(prefix="/statistics", tags=["statistics"])
+router = DomainRouter(prefix="/statistics", tags=["statistics"])
 
 CACHE_NAMESPACE = "statistics"
 TTL = 5 * 60

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from polis.auth.deps import AuthenticatedUser
@@ -16,6 +16,7 @@ from polis.kit.deps import DbSession, SettingsDep
 from polis.kit.envelope import Envelope, ListEnvelope
 from polis.kit.errors import NotFound
 from polis.kit.pagination import PageParams, Pagination
+from polis.kit.routing import DomainRouter
 from polis.territories import service
 from polis.territories.models import TerritoryType
 from polis.territories.schemas import (
@@ -29,7 +30,7 @@ from polis.territories.schemas import (
 from polis.users.presenters import public_out
 from polis.users.schemas import PublicUserOut
 
-router = APIRouter(prefix="/territories", tags=["territories"])
+router = DomainRouter(prefix="/territories", tags=["territories"])
 
 NAMESPACE = service.CACHE_NAMESPACE
 # The map itself changes only on import, which invalidates the namespace: keep it a day.

@@ -10,13 +10,14 @@ import uuid
 from collections.abc import Sequence
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from polis.auth.deps import AuthenticatedUser, VerifiedUser
 from polis.kit.deps import DbSession, SettingsDep
 from polis.kit.envelope import Envelope, ListEnvelope, ok
 from polis.kit.pagination import Pagination, paginated
+from polis.kit.routing import DomainRouter
 from polis.units import service
 from polis.units.deps import AteuliEditor
 from polis.units.hierarchy import GROUPS
@@ -36,8 +37,8 @@ from polis.units.schemas import (
 )
 from polis.users.presenters import public_out
 
-router = APIRouter(prefix="/ateulis", tags=["ateulis"])
-hierarchy_router = APIRouter(prefix="/hierarchy", tags=["hierarchy"])
+router = DomainRouter(prefix="/ateulis", tags=["ateulis"])
+hierarchy_router = DomainRouter(prefix="/hierarchy", tags=["hierarchy"])
 
 # How many children (members for an ateuli) a unit of each level holds when complete.
 CAPACITY = {UnitLevel.ATEULI: MAX_UNIT_SIZE} | {parent: size for parent, size in GROUPS.values()}

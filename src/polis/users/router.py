@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from polis.auth import service as auth
 from polis.auth.deps import AuthenticatedUser, VerifiedUser
@@ -14,6 +14,7 @@ from polis.kit import clock
 from polis.kit.deps import DbSession, RedisDep, SettingsDep
 from polis.kit.envelope import Envelope, ListEnvelope, ok
 from polis.kit.pagination import Pagination, paginated
+from polis.kit.routing import DomainRouter
 from polis.users import service
 from polis.users.presenters import me_out, public_out
 from polis.users.schemas import (
@@ -26,7 +27,7 @@ from polis.users.schemas import (
     UserExportOut,
 )
 
-router = APIRouter(prefix="/users", tags=["users"])
+router = DomainRouter(prefix="/users", tags=["users"])
 
 
 @router.get("/me", response_model=Envelope[MeOut], summary="My profile")
