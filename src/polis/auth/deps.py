@@ -18,13 +18,16 @@ from redis.asyncio import Redis
 from polis.auth import tokens
 from polis.auth.tokens import AccessClaims
 from polis.config import Settings
-from polis.kit.deps import DbSession, RedisDep, SettingsDep
+from polis.kit.deps import DbSession
 from polis.kit.errors import AuthError, ErrorCode, PermissionDenied
 from polis.users.models import MemberStatus, User, UserRole
 
 _bearer = HTTPBearer(auto_error=False, description="An access token from /auth/verify-phone")
 
 REVOKED_SESSION_KEY = "polis:auth:revoked-session:{}"
+# The claims of the request's access token, once verified: the rate limit names the caller
+# before the route's dependency runs, and a token is verified once per request, not twice.
+_VERIFIED_CLAIMS = "verified_access_claims"
 
 
 async def is_session_revoked(redis: Redis, session_id: str) -> bool:
@@ -45,21 +48,26 @@ def resolve_subject(request: Request, settings: Settings) -> None:
         claims = tokens.decode_access_token(settings, token.strip())
     except AuthError:
         return
+    setattr(request.state, _VERIFIED_CLAIMS, claims)
     request.state.subject = str(claims.user_id)
     request.state.subject_tier = claims.tier
 
 
 async def _claims(
     request: Request,
-    settings: SettingsDep,
-    redis: RedisDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> AccessClaims:
+    # Settings and Redis straight from the app state, not as sub-dependencies: this runs on
+    # nearly every request, and each dependency FastAPI solves costs (docs/elections.md).
+    settings: Settings = request.app.state.settings
+    redis: Redis = request.app.state.redis
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise AuthError(
             "Send an access token: Authorization: Bearer <token>.", error=ErrorCode.TOKEN_INVALID
         )
-    claims = tokens.decode_access_token(settings, credentials.credentials)
+    claims: AccessClaims | None = getattr(request.state, _VERIFIED_CLAIMS, None)
+    if claims is None:
+        claims = tokens.decode_access_token(settings, credentials.credentials)
     # Logout and revocation take effect at once, not when the token expires.
     if await is_session_revoked(redis, str(claims.session_id)):
         raise AuthError("This session has ended.", error=ErrorCode.TOKEN_INVALID)
