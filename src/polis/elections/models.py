@@ -147,13 +147,20 @@ class Election(UUIDPrimaryKey, Timestamps, Base):
 
     def status_at(self, now: datetime) -> ElectionStatus:
         """The status at ``now``: derived from the times, never stored."""
-        if self.cancelled_at is not None:
-            return ElectionStatus.CANCELLED
-        if now < self.starts_at:
-            return ElectionStatus.SCHEDULED
-        if now < self.ends_at:
-            return ElectionStatus.ACTIVE
-        return ElectionStatus.COMPLETED
+        return election_status(self.cancelled_at, self.starts_at, self.ends_at, now)
+
+
+def election_status(
+    cancelled_at: datetime | None, starts_at: datetime, ends_at: datetime, now: datetime
+) -> ElectionStatus:
+    """An election's status at ``now`` from its times (``Election.status_at``)."""
+    if cancelled_at is not None:
+        return ElectionStatus.CANCELLED
+    if now < starts_at:
+        return ElectionStatus.SCHEDULED
+    if now < ends_at:
+        return ElectionStatus.ACTIVE
+    return ElectionStatus.COMPLETED
 
 
 class Candidate(UUIDPrimaryKey, Base):

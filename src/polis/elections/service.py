@@ -25,7 +25,19 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from redis.asyncio import Redis
-from sqlalchemy import Select, and_, exists, func, or_, select, text, update
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Select,
+    and_,
+    bindparam,
+    exists,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -43,9 +55,11 @@ from polis.elections.models import (
     ElectionStatus,
     ElectionType,
     Participation,
+    election_status,
 )
 from polis.kit import clock, merkle
 from polis.kit.errors import (
+    AuthError,
     BusinessRuleViolation,
     Conflict,
     ErrorCode,
@@ -157,14 +171,15 @@ async def _close_ballot_box(session: AsyncSession, election_id: uuid.UUID) -> No
     )
 
 
-# A vote's first statement: the shared advisory lock, and whether the candidate stands in the
-# election (the lock must come before the election is read, in a statement of its own: a
-# statement's snapshot is taken when it starts, before any wait inside it).
-_OPEN_BALLOT_BOX = text(
+# A vote's first statement: the shared advisory lock, and the election's scope. The lock must
+# come before the election's state is read, in a statement of its own: a statement's snapshot
+# is taken when it starts, before any wait inside it. The scope never changes once the
+# election exists, so reading it under the older snapshot is safe.
+OPEN_BALLOT_BOX = text(
     """
     SELECT pg_advisory_xact_lock_shared(:namespace, hashtext(:election)) IS NOT NULL,
-           EXISTS (SELECT 1 FROM election_candidates
-                   WHERE id = :candidate_id AND election_id = :election_id)
+           scope_type, scope_id
+    FROM elections WHERE id = :election_id
     """
 )
 
@@ -271,14 +286,23 @@ async def candidates_of(
 
 def electorate(election: Election) -> Select[uuid.UUID]:
     """The ids of everyone who may vote in ``election`` (§3.3 who elects whom)."""
-    if election.scope_type is ElectionScope.NATIONAL or election.scope_id is None:
+    return _electorate_of(election.scope_type, election.scope_id)
+
+
+def _electorate_of(scope_type: ElectionScope, scope_id: uuid.UUID | None) -> Select[uuid.UUID]:
+    if scope_type is ElectionScope.NATIONAL or scope_id is None:
         # Every GeDer, diaspora included.
         return select(User.id).where(
             User.role == UserRole.GEDER,
             User.onboarded_at.is_not(None),
             User.deleted_at.is_(None),
         )
-    return units.leader_pool(election.scope_id, LEVEL_OF_SCOPE[election.scope_type])
+    return units.leader_pool(scope_id, LEVEL_OF_SCOPE[scope_type])
+
+
+def _is_national_voter(role: UserRole, onboarded_at: datetime | None) -> bool:
+    """The national electorate (``electorate``) asked of one member who is not deleted."""
+    return role is UserRole.GEDER and onboarded_at is not None
 
 
 async def count_electorate(session: AsyncSession, election: Election) -> int:
@@ -294,9 +318,15 @@ async def _electorate_ids(session: AsyncSession, election: Election) -> list[uui
 async def may_vote(session: AsyncSession, election: Election, user: User) -> bool:
     """Whether ``user`` belongs to the election's electorate."""
     if election.scope_type is ElectionScope.NATIONAL or election.scope_id is None:
-        return user.role is UserRole.GEDER and user.is_onboarded and not user.is_deleted
-    pool = electorate(election).subquery()
-    found = await session.scalar(select(pool.c[0]).where(pool.c[0] == user.id).limit(1))
+        return not user.is_deleted and _is_national_voter(user.role, user.onboarded_at)
+    return await _in_unit_electorate(session, election.scope_type, election.scope_id, user.id)
+
+
+async def _in_unit_electorate(
+    session: AsyncSession, scope_type: ElectionScope, scope_id: uuid.UUID, user_id: uuid.UUID
+) -> bool:
+    pool = _electorate_of(scope_type, scope_id).subquery()
+    found = await session.scalar(select(pool.c[0]).where(pool.c[0] == user_id).limit(1))
     return found is not None
 
 
@@ -623,73 +653,106 @@ class CastVote:
     cast_at: datetime
 
 
-# One statement: the participation, and the ballot only if the participation was new. Two
-# votes of one voter race on the primary key of participations: the second waits for the
-# first to commit, then inserts nothing, so it stores no ballot.
-_VOTE_SQL = text(
+# A vote's second statement, after the lock: every check the vote needs (the election's state,
+# the voter's row, the candidate) and, only when all pass, the participation and then the
+# ballot. Two votes of one voter race on the primary key of participations: the second waits
+# for the first to commit, then inserts nothing, so it stores no ballot. The conditions are
+# those ``cast_vote`` reads back to name a refusal: keep the two in step. ``:eligible`` is the
+# unit electorate's answer for a leader election, NULL for the national list (every
+# onboarded GeDer, judged from the voter's row here).
+CAST_VOTE = text(
     """
-    WITH participation AS (
+    WITH election AS (
+        SELECT cancelled_at, finalized_at, starts_at, ends_at FROM elections
+        WHERE id = :election_id
+    ), voter AS (
+        SELECT deleted_at, role, onboarded_at FROM users WHERE id = :voter_id
+    ), checks AS (
+        SELECT election.*, voter.role IS NOT NULL AS voter_exists, voter.deleted_at,
+               COALESCE(:eligible, voter.role = :geder AND voter.onboarded_at IS NOT NULL)
+                   AS eligible,
+               EXISTS (SELECT 1 FROM election_candidates
+                       WHERE id = :candidate_id AND election_id = :election_id)
+                   AS candidate_stands
+        FROM election LEFT JOIN voter ON true
+    ), participation AS (
         INSERT INTO election_participations (election_id, voter_id, created_at)
-        VALUES (:election_id, :voter_id, :now)
+        SELECT :election_id, :voter_id, :now FROM checks
+        WHERE cancelled_at IS NULL AND finalized_at IS NULL
+          AND :now >= starts_at AND :now < ends_at
+          AND voter_exists AND deleted_at IS NULL AND eligible AND candidate_stands
         ON CONFLICT DO NOTHING
         RETURNING election_id
+    ), ballot AS (
+        INSERT INTO election_ballots (id, election_id, candidate_id, vote_hash)
+        SELECT :ballot_id, election_id, :candidate_id, :vote_hash FROM participation
+        RETURNING id
     )
-    INSERT INTO election_ballots (id, election_id, candidate_id, vote_hash)
-    SELECT :ballot_id, election_id, :candidate_id, :vote_hash FROM participation
-    RETURNING id
+    SELECT checks.*, (SELECT id FROM ballot) AS ballot_id FROM checks
     """
-)
+).bindparams(bindparam("eligible", type_=Boolean), bindparam("now", type_=DateTime(True)))
 
 
 async def cast_vote(
-    session: AsyncSession, voter: User, election_id: uuid.UUID, candidate_id: uuid.UUID
+    session: AsyncSession, voter_id: uuid.UUID, election_id: uuid.UUID, candidate_id: uuid.UUID
 ) -> CastVote:
-    """Record ``voter``'s participation and, separately, their ballot; return the receipt.
+    """Record the participation of ``voter_id`` and, separately, their ballot; return the
+    receipt.
 
-    Refusals: 404 unknown election; 3003 not voting now; 3004 not in the electorate; 404/4001
-    unknown candidate; 3002 already voted. Nothing is logged or audited here: the receipt
-    and the voter meet only in this function and in the voter's answer.
+    Refusals, in this order: 404 unknown election; 401/1003 the voter's account is gone; 3003
+    not voting now; 3004 not in the electorate; 404/4001 unknown candidate; 3002 already
+    voted. Nothing is logged or audited here: the receipt and the voter meet only in this
+    function and in the voter's answer. Two statements for the national list (three for a
+    leader election, whose electorate is asked apart), no ORM objects: the vote is the
+    platform's hottest write (docs/elections.md, "Benchmark").
     """
-    row = (
-        await session.execute(
-            _OPEN_BALLOT_BOX,
+    connection = await session.connection()
+    scope = (
+        await connection.execute(
+            OPEN_BALLOT_BOX,
             {
                 "namespace": BALLOT_BOX_LOCK,
                 "election": str(election_id),
-                "candidate_id": candidate_id,
                 "election_id": election_id,
             },
         )
-    ).one()
-    candidate_stands = bool(row[1])
-    election = await session.get(Election, election_id, populate_existing=True)
-    if election is None:
+    ).one_or_none()
+    if scope is None:
         raise NotFound(_NO_ELECTION)
+    scope_type, scope_id = ElectionScope(scope.scope_type), scope.scope_id
+    eligible: bool | None = None
+    if scope_type is not ElectionScope.NATIONAL and scope_id is not None:
+        eligible = await _in_unit_electorate(session, scope_type, scope_id, voter_id)
     now = clock.now()
-    if election.finalized_at is not None or election.status_at(now) is not ElectionStatus.ACTIVE:
-        raise Conflict(
-            error=ErrorCode.ELECTION_NOT_ACTIVE, details={"status": election.status_at(now)}
-        )
-    if not await may_vote(session, election, voter):
-        raise PermissionDenied(error=ErrorCode.NOT_ELIGIBLE)
-    if not candidate_stands:
-        raise NotFound(_NO_CANDIDATE)
     ballot_id = uuid.uuid4()
-    vote_hash = ledger.new_vote_hash(election.id, ballot_id, candidate_id)
-    stored = await session.scalar(
-        _VOTE_SQL,
-        {
-            "election_id": election.id,
-            "voter_id": voter.id,
-            "now": now,
-            "ballot_id": ballot_id,
-            "candidate_id": candidate_id,
-            "vote_hash": vote_hash,
-        },
-    )
-    if stored is None:
-        raise Conflict(error=ErrorCode.ALREADY_VOTED)
-    return CastVote(election_id=election.id, vote_hash=vote_hash, cast_at=now)
+    vote_hash = ledger.new_vote_hash(election_id, ballot_id, candidate_id)
+    checks = (
+        await connection.execute(
+            CAST_VOTE,
+            {
+                "election_id": election_id,
+                "voter_id": voter_id,
+                "candidate_id": candidate_id,
+                "eligible": eligible,
+                "geder": UserRole.GEDER.value,
+                "now": now,
+                "ballot_id": ballot_id,
+                "vote_hash": vote_hash,
+            },
+        )
+    ).one()
+    if checks.ballot_id is not None:
+        return CastVote(election_id=election_id, vote_hash=vote_hash, cast_at=now)
+    if not checks.voter_exists or checks.deleted_at is not None:
+        raise AuthError("This account no longer exists.", error=ErrorCode.TOKEN_INVALID)
+    status = election_status(checks.cancelled_at, checks.starts_at, checks.ends_at, now)
+    if checks.finalized_at is not None or status is not ElectionStatus.ACTIVE:
+        raise Conflict(error=ErrorCode.ELECTION_NOT_ACTIVE, details={"status": status})
+    if not checks.eligible:
+        raise PermissionDenied(error=ErrorCode.NOT_ELIGIBLE)
+    if not checks.candidate_stands:
+        raise NotFound(_NO_CANDIDATE)
+    raise Conflict(error=ErrorCode.ALREADY_VOTED)
 
 
 # --- publication ----------------------------------------------------------------------------
