@@ -24,7 +24,9 @@ straight into its embedded PostgreSQL (the URL from ``<data_dir>/servers.json``)
 4. Every accepted vote is checked afterwards: ballots == participations == accepted.
 
 ``--workers N`` (N > 0) also starts `polis serve --workers N` on the same servers and loads it
-instead of `polis dev`'s single API process. Load only goes to 127.0.0.1, and the load
+instead of `polis dev`'s single API process. ``--api ceiling`` loads ``bench/vote_ceiling.py``
+instead (``--workers`` processes, at least one): the same vote with no web framework, the
+ceiling an HTTP vote could reach on the machine. Load only goes to 127.0.0.1, and the load
 generator (Python) shares the machine's cores with the server and PostgreSQL, so the figures
 are floors.
 """
@@ -321,8 +323,9 @@ async def _check(dsn: str, election_id: uuid.UUID) -> tuple[int, int]:
 
 
 @contextmanager
-def _serve(runtime: dict[str, Any], data_dir: Path, workers: int) -> Iterator[str]:
-    """`polis serve --workers N` on `polis dev`'s servers and secrets."""
+def _serve(runtime: dict[str, Any], data_dir: Path, workers: int, api: str) -> Iterator[str]:
+    """`polis serve --workers N` (or the framework-free ceiling, ``bench/vote_ceiling.py``) on
+    `polis dev`'s servers and secrets."""
     port = free_port()
     env = {
         **os.environ,
@@ -332,8 +335,11 @@ def _serve(runtime: dict[str, Any], data_dir: Path, workers: int) -> Iterator[st
         "POLIS_RATE_LIMIT_ENABLED": "false",
         "POLIS_LOG_LEVEL": "WARNING",
     }
+    command = [sys.executable, "-m", "polis", "serve"]
+    if api == "ceiling":
+        command = [sys.executable, "-m", "uvicorn", "bench.vote_ceiling:app", "--no-access-log"]
     process = subprocess.Popen(
-        [sys.executable, "-m", "polis", "serve", "--port", str(port), "--workers", str(workers)],
+        [*command, "--port", str(port), "--workers", str(max(1, workers))],
         env=env,
         start_new_session=True,
     )
@@ -359,6 +365,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0, help="cap on each phase")
     parser.add_argument("--workers", type=int, default=0, help="load `polis serve --workers N`")
     parser.add_argument(
+        "--api",
+        choices=("polis", "ceiling"),
+        default="polis",
+        help="ceiling: load bench/vote_ceiling.py, the vote with no web framework, instead",
+    )
+    parser.add_argument(
         "--python-client", action="store_true", help="load with httpx even when wrk is installed"
     )
     args = parser.parse_args()
@@ -382,8 +394,12 @@ def main() -> None:
             "seed_s": seeded["seed_s"],
             "tokens_s": round(time.perf_counter() - started, 2),
         }
-        if args.workers > 0:
-            with _serve(runtime, data_dir, args.workers) as base:
+        if args.api == "ceiling":
+            with _serve(runtime, data_dir, args.workers, args.api) as base:
+                http = _http_phase(base, http_election, tokens, args, data_dir)
+            http["api"] = f"bench/vote_ceiling.py, {max(1, args.workers)} process(es)"
+        elif args.workers > 0:
+            with _serve(runtime, data_dir, args.workers, args.api) as base:
                 http = _http_phase(base, http_election, tokens, args, data_dir)
             http["api"] = f"polis serve --workers {args.workers}"
         else:
