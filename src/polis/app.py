@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -153,13 +154,26 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.rate_limiter = RateLimiter(redis_url)
     app.state.response_cache = ResponseCache(redis)
     app.state.send_task = _send_task_for(settings)
+    _freeze_startup_objects()
     log.info("app.started", env=settings.env, version=__version__)
     try:
         yield
     finally:
+        gc.unfreeze()
         await redis.aclose()
         await engine.dispose()
         log.info("app.stopped")
+
+
+def _freeze_startup_objects() -> None:
+    """Keep what startup loaded (modules, models, routes, settings) out of the garbage
+    collector's full passes: it lives as long as the process. Measured in an API worker under
+    the vote benchmark, a full pass walked all of it (about 160,000 objects), found almost
+    nothing to free and paused the process 80 to 180 ms every few seconds; with the startup
+    objects frozen a full pass takes 4 to 9 ms. Shutdown unfreezes them.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 # SQLSTATE class 22, "data exception": 22021 (a NUL character in text), 22003 (a number out of
