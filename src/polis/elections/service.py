@@ -289,15 +289,21 @@ def electorate(election: Election) -> Select[uuid.UUID]:
     return _electorate_of(election.scope_type, election.scope_id)
 
 
+def _unit_of(scope_type: ElectionScope, scope_id: uuid.UUID | None) -> uuid.UUID | None:
+    """The unit whose leader the election chooses; None for the national list."""
+    return None if scope_type is ElectionScope.NATIONAL else scope_id
+
+
 def _electorate_of(scope_type: ElectionScope, scope_id: uuid.UUID | None) -> Select[uuid.UUID]:
-    if scope_type is ElectionScope.NATIONAL or scope_id is None:
+    unit_id = _unit_of(scope_type, scope_id)
+    if unit_id is None:
         # Every GeDer, diaspora included.
         return select(User.id).where(
             User.role == UserRole.GEDER,
             User.onboarded_at.is_not(None),
             User.deleted_at.is_(None),
         )
-    return units.leader_pool(scope_id, LEVEL_OF_SCOPE[scope_type])
+    return units.leader_pool(unit_id, LEVEL_OF_SCOPE[scope_type])
 
 
 def _is_national_voter(role: UserRole, onboarded_at: datetime | None) -> bool:
@@ -317,9 +323,10 @@ async def _electorate_ids(session: AsyncSession, election: Election) -> list[uui
 
 async def may_vote(session: AsyncSession, election: Election, user: User) -> bool:
     """Whether ``user`` belongs to the election's electorate."""
-    if election.scope_type is ElectionScope.NATIONAL or election.scope_id is None:
+    unit_id = _unit_of(election.scope_type, election.scope_id)
+    if unit_id is None:
         return not user.is_deleted and _is_national_voter(user.role, user.onboarded_at)
-    return await _in_unit_electorate(session, election.scope_type, election.scope_id, user.id)
+    return await _in_unit_electorate(session, election.scope_type, unit_id, user.id)
 
 
 async def _in_unit_electorate(
@@ -335,9 +342,10 @@ async def may_stand(session: AsyncSession, election: Election, user: User) -> bo
     units domain says may lead that unit."""
     if not user.is_verified or user.status is not MemberStatus.ACTIVE or user.is_deleted:
         return False
-    if election.scope_type is ElectionScope.NATIONAL or election.scope_id is None:
+    unit_id = _unit_of(election.scope_type, election.scope_id)
+    if unit_id is None:
         return True
-    unit = await session.get(Unit, election.scope_id)
+    unit = await session.get(Unit, unit_id)
     return unit is not None and await units._is_eligible_leader(session, unit, user.id)
 
 
@@ -719,10 +727,11 @@ async def cast_vote(
     ).one_or_none()
     if scope is None:
         raise NotFound(_NO_ELECTION)
-    scope_type, scope_id = ElectionScope(scope.scope_type), scope.scope_id
+    scope_type = ElectionScope(scope.scope_type)
+    unit_id = _unit_of(scope_type, scope.scope_id)
     eligible: bool | None = None
-    if scope_type is not ElectionScope.NATIONAL and scope_id is not None:
-        eligible = await _in_unit_electorate(session, scope_type, scope_id, voter_id)
+    if unit_id is not None:
+        eligible = await _in_unit_electorate(session, scope_type, unit_id, voter_id)
     now = clock.now()
     ballot_id = uuid.uuid4()
     vote_hash = ledger.new_vote_hash(election_id, ballot_id, candidate_id)

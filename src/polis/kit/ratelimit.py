@@ -111,10 +111,11 @@ async def enforce(request: Request, *, name: str, rule: str, key: str, cost: int
 
 async def default_rate_limit(request: Request) -> None:
     """The tier limit every ``/api/v1`` route carries: anonymous, authenticated or leader."""
-    if not _settings(request).rate_limit_enabled:
+    settings = _settings(request)
+    if not settings.rate_limit_enabled:
         return  # naming the caller costs a token verification: skip it when nothing counts
     tier, key = request_subject(request)
-    rule = getattr(_settings(request), TIER_SETTINGS[tier])
+    rule = getattr(settings, TIER_SETTINGS[tier])
     await enforce(request, name=f"tier:{tier}", rule=rule, key=key)
 
 
