@@ -61,6 +61,7 @@ from polis.auth.tokens import issue_access_token
 from polis.config import Settings
 from polis.elections import ledger
 from polis.elections import service as elections
+from polis.users.models import UserRole
 
 VOTERS = """
 INSERT INTO users (id, first_name, last_name, language, role, status, is_admin, is_diaspora,
@@ -94,6 +95,39 @@ def _asyncpg_statement(statement: Any) -> tuple[str, list[str]]:
 # the service's own statements: the ballot-box lock with the scope, then the checks and inserts.
 OPEN_BALLOT_BOX, OPEN_BALLOT_BOX_PARAMS = _asyncpg_statement(elections.OPEN_BALLOT_BOX)
 CAST_VOTE, CAST_VOTE_PARAMS = _asyncpg_statement(elections.CAST_VOTE)
+
+
+async def cast_directly(
+    conn: asyncpg.Connection,
+    election_id: uuid.UUID,
+    voter_id: uuid.UUID,
+    candidate_id: uuid.UUID,
+) -> tuple[str, datetime] | None:
+    """One vote into a national list through the service's own transaction, straight on an
+    asyncpg connection: the receipt and its time, or None when nothing was stored."""
+    ballot_id = uuid.uuid4()
+    now = datetime.now(UTC)
+    vote_hash = ledger.new_vote_hash(election_id, ballot_id, candidate_id)
+    params: dict[str, Any] = {
+        "namespace": elections.BALLOT_BOX_LOCK,
+        "election": str(election_id),
+        "election_id": election_id,
+        "voter_id": voter_id,
+        "candidate_id": candidate_id,
+        "eligible": None,
+        "geder": UserRole.GEDER.value,
+        "now": now,
+        "ballot_id": ballot_id,
+        "vote_hash": vote_hash,
+    }
+    async with conn.transaction():
+        await conn.fetchrow(OPEN_BALLOT_BOX, *(params[name] for name in OPEN_BALLOT_BOX_PARAMS))
+        checks = await conn.fetchrow(CAST_VOTE, *(params[name] for name in CAST_VOTE_PARAMS))
+    if checks is None or checks["ballot_id"] is None:
+        return None
+    return vote_hash, now
+
+
 COUNTS = """
 SELECT (SELECT count(*) FROM election_ballots WHERE election_id = $1),
        (SELECT count(*) FROM election_participations WHERE election_id = $1)
@@ -275,28 +309,9 @@ async def _direct_votes(
                         return
                     candidate_id = candidates[n % 2]
                     started = time.perf_counter()
-                    ballot_id = uuid.uuid4()
-                    params = {
-                        "namespace": elections.BALLOT_BOX_LOCK,
-                        "election": str(election_id),
-                        "election_id": election_id,
-                        "voter_id": voter_id,
-                        "candidate_id": candidate_id,
-                        "eligible": None,
-                        "geder": "geder",
-                        "now": datetime.now(UTC),
-                        "ballot_id": ballot_id,
-                        "vote_hash": ledger.new_vote_hash(election_id, ballot_id, candidate_id),
-                    }
-                    async with conn.transaction():
-                        await conn.fetchrow(
-                            OPEN_BALLOT_BOX, *(params[n] for n in OPEN_BALLOT_BOX_PARAMS)
-                        )
-                        checks = await conn.fetchrow(
-                            CAST_VOTE, *(params[n] for n in CAST_VOTE_PARAMS)
-                        )
+                    cast = await cast_directly(conn, election_id, voter_id, candidate_id)
                     latencies.append(time.perf_counter() - started)
-                    accepted += checks is not None and checks["ballot_id"] is not None
+                    accepted += cast is not None
 
         started = time.monotonic()
         await asyncio.gather(*(client() for _ in range(concurrency)))

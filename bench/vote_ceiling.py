@@ -22,8 +22,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Awaitable, Callable, MutableMapping
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,23 +30,15 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import Receive, Scope, Send
 
-from bench.elections_vote import (
-    CAST_VOTE,
-    CAST_VOTE_PARAMS,
-    OPEN_BALLOT_BOX,
-    OPEN_BALLOT_BOX_PARAMS,
-)
+from bench.elections_vote import cast_directly
 from polis.auth.deps import REVOKED_SESSION_KEY
 from polis.auth.tokens import decode_access_token
 from polis.config import Settings
-from polis.elections import ledger
-from polis.elections import service as elections
 from polis.kit.db import create_engine
 from polis.kit.idempotency import IdempotencyMiddleware
 from polis.kit.logging import configure_logging
 from polis.kit.middleware import RequestContextMiddleware
 from polis.kit.redis import create_redis
-from polis.users.models import UserRole
 
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
@@ -114,30 +105,14 @@ class _CeilingApp:
             await _answer(send, 401, {"success": False})
             return
         candidate_id = uuid.UUID(json.loads(body)["candidate_id"])
-        ballot_id = uuid.uuid4()
-        now = datetime.now(UTC)
-        vote_hash = ledger.new_vote_hash(election_id, ballot_id, candidate_id)
-        params: MutableMapping[str, Any] = {
-            "namespace": elections.BALLOT_BOX_LOCK,
-            "election": str(election_id),
-            "election_id": election_id,
-            "voter_id": claims.user_id,
-            "candidate_id": candidate_id,
-            "eligible": None,
-            "geder": UserRole.GEDER.value,
-            "now": now,
-            "ballot_id": ballot_id,
-            "vote_hash": vote_hash,
-        }
         async with self.state.engine.connect() as connection:
             driver = (await connection.get_raw_connection()).driver_connection
             assert driver is not None
-            async with driver.transaction():
-                await driver.fetchrow(OPEN_BALLOT_BOX, *(params[n] for n in OPEN_BALLOT_BOX_PARAMS))
-                checks = await driver.fetchrow(CAST_VOTE, *(params[n] for n in CAST_VOTE_PARAMS))
-        if checks is None or checks["ballot_id"] is None:
+            cast = await cast_directly(driver, election_id, claims.user_id, candidate_id)
+        if cast is None:
             await _answer(send, 409, {"success": False})
             return
+        vote_hash, now = cast
         vote = {"election_id": str(election_id), "vote_hash": vote_hash, "cast_at": now.isoformat()}
         await _answer(send, 200, {"success": True, "data": {"vote": vote}})
 
