@@ -16,7 +16,7 @@ from polis.elections import service
 from polis.elections.models import Election, ElectionStatus
 from polis.kit import clock, events
 from polis.notifications.models import Notification, NotificationType
-from polis.notifications.service import user_channel
+from polis.realtime.schemas import user_channel
 from polis.territories.models import Territory
 from polis.units import service as units
 from polis.units.models import LeadershipTerm

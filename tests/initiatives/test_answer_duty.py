@@ -19,7 +19,7 @@ from polis.initiatives import service
 from polis.initiatives.models import InitiativeCategory, InitiativeScope, InitiativeStatus
 from polis.kit import clock
 from polis.notifications.models import NotificationType
-from polis.notifications.service import user_channel
+from polis.realtime.schemas import user_channel
 from polis.units.models import UnitLevel
 from polis.users.models import User
 from tests.conftest import envelope_body, envelope_error

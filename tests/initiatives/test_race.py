@@ -26,7 +26,7 @@ from polis.initiatives.models import (
 from polis.kit import clock
 from polis.kit.db import create_sessionmaker
 from polis.notifications.models import Notification, NotificationType
-from polis.notifications.service import user_channel
+from polis.realtime.schemas import user_channel
 from polis.territories.models import Territory
 from polis.units.models import LeadershipTerm, Unit, UnitLevel, UnitMembership
 from polis.users.models import User

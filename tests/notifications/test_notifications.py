@@ -28,6 +28,7 @@ from polis.kit.errors import Conflict, NotFound
 from polis.notifications import service
 from polis.notifications.models import Notification, NotificationType
 from polis.notifications.router import router as notifications_router
+from polis.realtime.schemas import user_channel
 from polis.users.models import Language, User, UserRole
 from polis.users.service import get_or_create_by_phone
 from tests.conftest import Member, app_client, envelope_body, envelope_error, make_member
@@ -573,7 +574,7 @@ async def pubsub(redis: Redis) -> AsyncIterator[PubSub]:
 async def test_the_event_is_published_after_commit(
     settings: Settings, db_session: AsyncSession, pubsub: PubSub, bob: Member
 ) -> None:
-    await pubsub.subscribe(service.user_channel(bob.user.id))
+    await pubsub.subscribe(user_channel(bob.user.id))
     seen: list[object] = []
 
     async with app_client(settings, db_session, _event_router(pubsub, seen)) as client:
@@ -604,7 +605,7 @@ async def test_the_event_is_published_after_commit(
 async def test_a_rollback_drops_the_event_and_the_row(
     settings: Settings, db_session: AsyncSession, pubsub: PubSub, alice: Member
 ) -> None:
-    await pubsub.subscribe(service.user_channel(alice.user.id))
+    await pubsub.subscribe(user_channel(alice.user.id))
     seen: list[object] = []
 
     async with app_client(settings, db_session, _event_router(pubsub, seen)) as client:

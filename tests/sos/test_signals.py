@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from polis.config import Settings
 from polis.kit import clock
 from polis.notifications.models import NotificationType
-from polis.notifications.service import channels_for, user_channel
+from polis.notifications.service import channels_for
+from polis.realtime.schemas import user_channel
 from polis.sos.models import EscalationReason, SosLevel, SosPriority, SosStatus
 from polis.units.models import LeadershipTerm
 from polis.users.models import Language, User, UserRole

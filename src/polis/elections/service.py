@@ -73,7 +73,8 @@ from polis.kit.events import SendTask, commit_and_dispatch, publish_event
 from polis.kit.logging import get_logger
 from polis.kit.pagination import Page, PageParams, paginate
 from polis.notifications.models import NotificationType
-from polis.notifications.service import notify, user_channel
+from polis.notifications.service import notify
+from polis.realtime.schemas import user_channel
 from polis.units import service as units
 from polis.units.models import LeadershipTerm, Unit, UnitLevel, UnitStatus
 from polis.users.models import MemberStatus, User, UserRole

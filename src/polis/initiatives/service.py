@@ -50,7 +50,8 @@ from polis.kit.errors import (
 from polis.kit.events import publish_event
 from polis.kit.pagination import Page, PageParams, paginate
 from polis.notifications.models import NotificationType
-from polis.notifications.service import notify, user_channel
+from polis.notifications.service import notify
+from polis.realtime.schemas import user_channel
 from polis.units.models import LeadershipTerm, Unit
 from polis.units.service import leaders_of, open_membership, path_up
 from polis.users.models import User

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, MetaData, func
 from sqlalchemy.ext.asyncio import (
@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from polis.kit import clock
+from polis.kit.errors import NotFound
 
 # Stable constraint names, so Alembic autogenerate and hand-written migrations agree.
 NAMING_CONVENTION = {
@@ -95,3 +96,31 @@ def create_engine(
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+M = TypeVar("M", bound=Base)
+
+
+async def get_or_404(
+    session: AsyncSession,
+    model: type[M],
+    ident: Any,
+    *,
+    lock: bool = False,
+    missing: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> M:
+    """The row of ``model`` with primary key ``ident``, or ``NotFound`` (404) with ``missing``.
+
+    With ``lock`` the row is read ``FOR UPDATE`` (and re-read, not taken from the identity
+    map), so a state change made by a racing transaction is seen before it is decided on.
+    """
+    row = await session.get(
+        model,
+        ident,
+        with_for_update=True if lock else None,
+        populate_existing=lock,
+    )
+    if row is None:
+        raise NotFound(missing, details=details)
+    return row

@@ -6,9 +6,11 @@ loop ``asyncio.run`` gives it and closes them before that loop ends.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -38,3 +40,20 @@ async def job_resources(settings: Settings) -> AsyncIterator[JobResources]:
         await engine.dispose()
         if redis is not None:
             await redis.aclose()
+
+
+T = TypeVar("T")
+
+
+def run_job(settings: Settings, work: Callable[[JobResources], Awaitable[T]]) -> T:
+    """Run one job's ``work`` to the end on resources of its own, in a fresh event loop.
+
+    The one way a Celery task enters async code: the engine and the Redis client live and die
+    inside the loop ``asyncio.run`` gives this run.
+    """
+
+    async def main() -> T:
+        async with job_resources(settings) as job:
+            return await work(job)
+
+    return asyncio.run(main())

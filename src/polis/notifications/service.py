@@ -8,7 +8,7 @@ notification and sends no real-time event.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,15 +33,10 @@ from polis.notifications.models import (
     PushDevice,
     PushPlatform,
 )
+from polis.realtime.schemas import NOTIFICATION_NEW, user_channel
 from polis.users.models import Language, User
 
-NEW_EVENT = "notification.new"
 _NOT_FOUND = "No such notification."
-
-
-def user_channel(user_id: uuid.UUID) -> str:
-    """The Redis channel of a member's real-time events."""
-    return f"polis:user:{user_id}"
 
 
 @dataclass(frozen=True)
@@ -97,7 +92,7 @@ async def notify(
     publish_event(
         session,
         user_channel(user_id),
-        NEW_EVENT,
+        NOTIFICATION_NEW,
         {
             "id": str(notification.id),
             "type": notification.type.value,
@@ -109,6 +104,23 @@ async def notify(
         },
     )
     return notification
+
+
+async def notify_each(
+    session: AsyncSession,
+    user_ids: Iterable[uuid.UUID | None],
+    type: NotificationType,
+    params: Mapping[str, Any] | None = None,
+    *,
+    dedupe_key: str,
+) -> None:
+    """Tell each of ``user_ids`` once (``notify``), skipping None and repeated ids.
+
+    The one fan-out of the services' events: the same ``dedupe_key`` for every recipient means
+    a retried request or a rerun sweep tells nobody twice.
+    """
+    for user_id in dict.fromkeys(uid for uid in user_ids if uid is not None):
+        await notify(session, user_id, type, params, dedupe_key=dedupe_key)
 
 
 def _owned(user: User, notification_id: uuid.UUID) -> list[ColumnElement[bool]]:

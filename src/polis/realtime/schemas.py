@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
-
-from pydantic import BaseModel
 
 # Redis channels. A member's own events go to their channel; the broadcast channel reaches
 # every connected client of every API process.
@@ -35,14 +32,8 @@ CLOSE_TOO_SLOW = 1008  # the client did not keep up with its events (policy viol
 CLOSE_TRY_AGAIN = 1013  # the server cannot follow Redis right now
 
 
-class RealtimeMessage(BaseModel):
-    """What a client receives, as one text frame of JSON."""
-
-    event: str
-    data: dict[str, Any] | None = None
-
-
 def user_channel(user_id: uuid.UUID | str) -> str:
+    """The Redis channel of a member's real-time events (the one definition of its name)."""
     return f"{USER_CHANNEL_PREFIX}{user_id}"
 
 

@@ -38,7 +38,8 @@ from polis.kit.events import enqueue_task, publish_event
 from polis.kit.logging import get_logger
 from polis.kit.pagination import Page, PageParams, paginate
 from polis.notifications.models import NotificationType
-from polis.notifications.service import notify, user_channel
+from polis.notifications.service import notify
+from polis.realtime.schemas import user_channel
 from polis.sos.models import (
     OPEN_STATUSES,
     EscalationReason,
