@@ -1,13 +1,12 @@
-"""HTTP for SOS signals: ``/sos`` (DESIGN.md §3.5). Thin: the rules are in service.py."""
+"""HTTP for SOS signals: ``/sos`` (DESIGN.md §3.5). Thin: it parses, calls the rules
+(service.py, escalation.py) or the reads (queries.py), and shapes through presenters.py."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import Depends, Header
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from polis.auth.deps import AuthenticatedUser, VerifiedUser
 from polis.kit.deps import DbSession, SettingsDep
@@ -17,8 +16,9 @@ from polis.kit.pagination import Pagination, paginated
 from polis.kit.ratelimit import rate_limit
 from polis.kit.routing import DomainRouter
 from polis.notifications.texts import language_from_header
-from polis.sos import service
-from polis.sos.models import SosEscalation, SosLevel, SosPriority, SosSignal, SosStatus
+from polis.sos import escalation, queries, service
+from polis.sos.models import SosLevel, SosPriority, SosStatus
+from polis.sos.presenters import escalations_out, signal_out, signals_out
 from polis.sos.schemas import (
     EscalateIn,
     EscalationOut,
@@ -29,76 +29,10 @@ from polis.sos.schemas import (
     SignalPatch,
     VerifyIn,
 )
-from polis.users import service as users_service
-from polis.users.presenters import person_ref
 
 router = DomainRouter(prefix="/sos", tags=["sos"])
 
 SosRateLimit = Annotated[None, Depends(rate_limit("rate_limit_sos"))]
-
-
-async def signals_out(session: AsyncSession, signals: Sequence[SosSignal]) -> list[SignalOut]:
-    people = await users_service.people(
-        session, [uid for s in signals for uid in (s.reporter_id, s.holder_id)]
-    )
-    out = []
-    for s in signals:
-        out.append(
-            SignalOut(
-                id=s.id,
-                title=s.title,
-                description=s.description,
-                location=s.location,
-                latitude=s.latitude,
-                longitude=s.longitude,
-                moral_filter_response=s.moral_filter_response,
-                status=s.status,
-                priority=s.priority,
-                reporter=person_ref(people, s.reporter_id),
-                ateuli_id=s.ateuli_id,
-                current_level=s.current_level,
-                holder=person_ref(people, s.holder_id),
-                holder_unit_id=s.holder_unit_id,
-                level_since=s.level_since,
-                deadline_at=s.deadline_at,
-                escalation_count=s.escalation_count,
-                verified_at=s.verified_at,
-                verification_notes=s.verification_notes,
-                resolved_at=s.resolved_at,
-                resolution_notes=s.resolution_notes,
-                created_at=s.created_at,
-                updated_at=s.updated_at,
-            )
-        )
-    return out
-
-
-async def signal_out(session: AsyncSession, signal: SosSignal) -> SignalOut:
-    return (await signals_out(session, [signal]))[0]
-
-
-async def escalations_out(
-    session: AsyncSession, steps: Sequence[SosEscalation]
-) -> list[EscalationOut]:
-    people = await users_service.people(
-        session,
-        [uid for e in steps for uid in (e.from_holder_id, e.to_holder_id, e.actor_id)],
-    )
-    return [
-        EscalationOut(
-            id=e.id,
-            step=e.step,
-            from_level=e.from_level,
-            to_level=e.to_level,
-            from_holder=person_ref(people, e.from_holder_id),
-            to_holder=person_ref(people, e.to_holder_id),
-            actor=person_ref(people, e.actor_id),
-            reason=e.reason,
-            notes=e.notes,
-            at=e.at,
-        )
-        for e in steps
-    ]
 
 
 @router.get(
@@ -153,8 +87,8 @@ async def list_signals(
     priority: SosPriority | None = None,
     current_level: SosLevel | None = None,
 ) -> ListEnvelope[SignalOut]:
-    filters = service.SignalFilters(status=status, priority=priority, current_level=current_level)
-    page = await service.list_signals(session, user, filters, params)
+    filters = queries.SignalFilters(status=status, priority=priority, current_level=current_level)
+    page = await queries.list_signals(session, user, filters, params)
     return paginated(await signals_out(session, page.items), page.total, params)
 
 
@@ -166,7 +100,7 @@ async def list_signals(
 async def pending_verification(
     user: AuthenticatedUser, session: DbSession, params: Pagination
 ) -> ListEnvelope[SignalOut]:
-    page = await service.pending_verification(session, user, params)
+    page = await queries.pending_verification(session, user, params)
     return paginated(await signals_out(session, page.items), page.total, params)
 
 
@@ -174,7 +108,7 @@ async def pending_verification(
 async def get_signal(
     signal_id: uuid.UUID, user: AuthenticatedUser, session: DbSession
 ) -> Envelope[SignalOut]:
-    return ok(await signal_out(session, await service.visible_signal(session, user, signal_id)))
+    return ok(await signal_out(session, await queries.visible_signal(session, user, signal_id)))
 
 
 @router.patch(
@@ -226,7 +160,7 @@ async def escalate_signal(
     session: DbSession,
     settings: SettingsDep,
 ) -> Envelope[SignalOut]:
-    signal = await service.escalate(
+    signal = await escalation.escalate(
         session, settings, user, signal_id, to_level=body.to_level, notes=body.notes
     )
     return ok(await signal_out(session, signal))
@@ -252,5 +186,5 @@ async def resolve_signal(
 async def signal_escalations(
     signal_id: uuid.UUID, user: AuthenticatedUser, session: DbSession
 ) -> Envelope[list[EscalationOut]]:
-    signal = await service.visible_signal(session, user, signal_id)
-    return ok(await escalations_out(session, await service.escalations_of(session, signal)))
+    signal = await queries.visible_signal(session, user, signal_id)
+    return ok(await escalations_out(session, await queries.escalations_of(session, signal)))

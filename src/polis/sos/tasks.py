@@ -11,7 +11,6 @@ signal's deadline is in the future, so a repeated run finds nothing to do (idemp
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
 from celery import shared_task
@@ -19,11 +18,10 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from polis.config import Settings, get_settings
-from polis.kit import events
-from polis.kit.events import SendTask
-from polis.kit.jobs import job_resources
+from polis.kit.events import SendTask, commit_and_dispatch, send_from_worker
+from polis.kit.jobs import JobResources, run_job
 from polis.kit.logging import get_logger
-from polis.sos import service
+from polis.sos import escalation
 
 SWEEP_TASK = "polis.sos.deadline_sweep"
 
@@ -50,10 +48,9 @@ async def sweep(
     size = settings.sos_sweep_batch_size
     while batches < settings.sos_sweep_max_batches:
         async with maker() as session:
-            batch_taken, batch_moved = await service.sweep_batch(session, settings, limit=size)
-            await session.commit()
+            batch_taken, batch_moved = await escalation.sweep_batch(session, settings, limit=size)
             # Events and emails leave only once the batch's commit stands.
-            await events.dispatch(session, send_task=send_task, redis=redis)
+            await commit_and_dispatch(session, redis=redis, send_task=send_task)
         batches += 1
         taken += batch_taken
         moved += batch_moved
@@ -62,15 +59,19 @@ async def sweep(
     return SweepResult(batches=batches, taken=taken, moved=moved)
 
 
-async def run_sweep(settings: Settings, *, send_task: SendTask | None = None) -> SweepResult:
-    """One sweep on a small engine of its own (a Celery task runs outside any event loop)."""
-    async with job_resources(settings) as job:
+def run_sweep(settings: Settings, *, send_task: SendTask | None = None) -> SweepResult:
+    """One sweep on a small engine of its own, in an event loop of its own (``run_job``: a
+    Celery task runs outside any)."""
+
+    async def work(job: JobResources) -> SweepResult:
         return await sweep(job.maker, settings, send_task=send_task, redis=job.redis)
+
+    return run_job(settings, work)
 
 
 @shared_task(name=SWEEP_TASK, acks_late=True)
 def deadline_sweep() -> int:
     """Move every overdue signal up one leader. Idempotent; safe with two workers at once."""
-    result = asyncio.run(run_sweep(get_settings(), send_task=events.send_from_worker))
+    result = run_sweep(get_settings(), send_task=send_from_worker)
     log.info("sos.deadline_sweep", batches=result.batches, moved=result.moved)
     return result.moved
