@@ -59,8 +59,8 @@ from bench.harness import scratch_polis_dev
 from bench.report import percentile_ms, record, show
 from polis.auth.tokens import issue_access_token
 from polis.config import Settings
-from polis.elections import ledger
-from polis.elections import service as elections
+from polis.elections import base as election_base
+from polis.elections import casting, ledger
 from polis.users.models import UserRole
 
 VOTERS = """
@@ -91,10 +91,10 @@ def _asyncpg_statement(statement: Any) -> tuple[str, list[str]]:
     return str(compiled), list(compiled.positiontup or [])
 
 
-# The transaction of polis.elections.service.cast_vote for the national list, compiled from
+# The transaction of polis.elections.casting.cast_vote for the national list, compiled from
 # the service's own statements: the ballot-box lock with the scope, then the checks and inserts.
-OPEN_BALLOT_BOX, OPEN_BALLOT_BOX_PARAMS = _asyncpg_statement(elections.OPEN_BALLOT_BOX)
-CAST_VOTE, CAST_VOTE_PARAMS = _asyncpg_statement(elections.CAST_VOTE)
+OPEN_BALLOT_BOX, OPEN_BALLOT_BOX_PARAMS = _asyncpg_statement(election_base.OPEN_BALLOT_BOX)
+CAST_VOTE, CAST_VOTE_PARAMS = _asyncpg_statement(casting.CAST_VOTE)
 
 
 async def cast_directly(
@@ -109,7 +109,7 @@ async def cast_directly(
     now = datetime.now(UTC)
     vote_hash = ledger.new_vote_hash(election_id, ballot_id, candidate_id)
     params: dict[str, Any] = {
-        "namespace": elections.BALLOT_BOX_LOCK,
+        "namespace": election_base.BALLOT_BOX_LOCK,
         "election": str(election_id),
         "election_id": election_id,
         "voter_id": voter_id,

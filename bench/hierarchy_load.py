@@ -48,6 +48,7 @@ from bench.report import percentile_ms, record, show
 from polis.auth.models import AuthSession, Device
 from polis.auth.tokens import issue_access_token
 from polis.config import Settings
+from polis.elections.hooks import register as register_election_hooks
 from polis.kit import clock
 from polis.kit.db import create_engine, create_sessionmaker
 from polis.models import import_all_models
@@ -271,6 +272,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     args = parser.parse_args()
     import_all_models()
+    register_election_hooks()
     with scratch_polis_dev() as (base, data_dir):
         runtime = json.loads((data_dir / "servers.json").read_text())
         dsn = _asyncpg_dsn(runtime["database_url"])

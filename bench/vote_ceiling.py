@@ -7,11 +7,11 @@ Not part of Polis: a measuring stick for ``bench.elections_vote``. It answers
 uvicorn server, the same outermost middleware (request id, access log, metrics, idempotency
 recording), the access token verified by ``polis.auth.tokens`` and its session's revocation
 mark checked in Redis, then the service's own two statements
-(``polis.elections.service.OPEN_BALLOT_BOX`` and ``CAST_VOTE``) in one transaction on a
-connection from the same SQLAlchemy pool, driven directly through asyncpg. What it skips is
-what FastAPI and the ORM session add: routing through the included routers, dependency
-solving, request and response models, the session's bookkeeping. It refuses nothing the
-benchmark does not send (no eligibility order, no rate limit, no envelope for errors).
+(``polis.elections.base.OPEN_BALLOT_BOX`` and ``polis.elections.casting.CAST_VOTE``) in one
+transaction on a connection from the same SQLAlchemy pool, driven directly through asyncpg.
+What it skips is what FastAPI and the ORM session add: routing through the included routers,
+dependency solving, request and response models, the session's bookkeeping. It refuses nothing
+the benchmark does not send (no eligibility order, no rate limit, no envelope for errors).
 
 The server runs it as ``uvicorn bench.vote_ceiling:app`` with the ``POLIS_*`` environment of
 the scratch `polis dev`.

@@ -38,6 +38,7 @@ from polis.app import api_router, create_app
 from polis.auth.models import AuthSession, Device
 from polis.auth.tokens import issue_access_token
 from polis.config import Settings
+from polis.elections.hooks import register as register_election_hooks
 from polis.kit import clock, migrations
 from polis.kit.db import create_engine
 from polis.kit.embedded import EmbeddedServers, recreate_database
@@ -84,6 +85,13 @@ def server_urls() -> Iterator[tuple[str, str]]:
     finally:
         if servers is not None:
             servers.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _domain_hooks() -> None:
+    """The domain hooks, registered as the app and the worker do at start-up: many tests open
+    sessions without the app."""
+    register_election_hooks()
 
 
 @pytest.fixture(scope="session")

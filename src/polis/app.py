@@ -22,6 +22,7 @@ from polis.audit.router import router as audit_router
 from polis.auth.deps import resolve_subject
 from polis.auth.router import router as auth_router
 from polis.config import Settings, get_settings
+from polis.elections.hooks import register as register_election_hooks
 from polis.elections.router import router as elections_router
 from polis.endorsements.router import admin_router as endorsements_admin_router
 from polis.endorsements.router import router as endorsements_router
@@ -254,6 +255,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     configure_logging(settings.log_level, settings.log_json)
     # Relationships between domains resolve by table name: every model must be known.
     import_all_models()
+    register_election_hooks()
     app = FastAPI(
         title="Digital Polis API",
         version=__version__,

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from polis.admin.seed import SeedReport, seed_demo_data
 from polis.config import Settings
+from polis.elections.hooks import register as register_election_hooks
 from polis.kit.db import create_engine, create_sessionmaker
 from polis.models import import_all_models
 from polis.users import service as users
@@ -21,6 +22,7 @@ def in_transaction(settings: Settings, work: Callable[[AsyncSession], Awaitable[
     """Run ``work`` in one transaction on ``settings.database_url`` and commit it."""
 
     import_all_models()
+    register_election_hooks()
 
     async def main() -> T:
         if not settings.database_url:

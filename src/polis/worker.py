@@ -15,6 +15,7 @@ from celery.schedules import crontab
 from celery.signals import setup_logging
 
 from polis.config import Settings, get_settings
+from polis.elections.hooks import register as register_election_hooks
 from polis.kit.logging import configure_logging
 from polis.models import import_all_models
 
@@ -115,6 +116,7 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
 def create_celery(settings: Settings | None = None) -> Celery:
     settings = settings or get_settings()
     import_all_models()
+    register_election_hooks()
     # Without a URL (for example when only importing tasks) point at the default local Redis.
     redis_url = settings.redis_url or "redis://127.0.0.1:6379/0"
     app = Celery("polis", include=TASK_MODULES)

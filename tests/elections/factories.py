@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from polis.auth.tokens import issue_access_token
 from polis.config import Settings
-from polis.elections import service
+from polis.elections import lifecycle
 from polis.elections.models import Election
 from polis.kit import clock
 from polis.units.models import Unit
@@ -47,7 +47,7 @@ async def full_ateuli(
 
 async def scheduled_election(session: AsyncSession, unit: Unit) -> Election:
     """The unit's atistavi election, scheduled as the system schedules it."""
-    election = await service.schedule_leader_election(session, unit)
+    election = await lifecycle.schedule_leader_election(session, unit)
     assert election is not None
     return election
 

@@ -15,6 +15,7 @@ from polis.elections.models import Ballot, Candidate, Election, Participation
 from polis.kit import clock
 from polis.notifications.models import Notification, NotificationType
 from polis.territories.models import Territory
+from polis.units import queries as unit_queries
 from polis.units import service as units
 from polis.units.models import LeadershipTerm, TermEndReason
 from polis.users.models import MemberStatus, UserRole
@@ -152,7 +153,7 @@ async def test_an_atistavi_election_from_nominations_to_the_installed_leader(
     stored = await db_session.get_one(Election, election.id)
     await db_session.refresh(stored)
     assert stored.finalized_at is not None and stored.total_votes == 10
-    term = await units.open_term(db_session, ateuli.unit.id)
+    term = await unit_queries.open_term(db_session, ateuli.unit.id)
     assert term is not None and term.user_id == members[0].user.id
     assert term.election_id == election.id
     await db_session.refresh(old_term)

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from polis.config import Settings
-from polis.elections import service
+from polis.elections import casting, tally
 from polis.elections.models import Ballot, Election, Participation
 from polis.kit import clock
 from polis.kit.db import create_sessionmaker
@@ -99,11 +99,11 @@ async def test_every_vote_answered_200_survives_a_killed_api(
             assert ballots is not None and ballots >= len(accepted)
         clock.freeze(stored.ends_at + timedelta(seconds=1))
         async with maker() as session:
-            assert await service.finalize(session, election.id)
+            assert await tally.finalize(session, election.id)
             await session.commit()
         async with maker() as session:
             stored = await session.get_one(Election, election.id)
-            published = await service.published_ballots(session, stored)
+            published = await casting.published_ballots(session, stored)
         receipts = {vote_hash for vote_hash, _ in published.ballots}
         assert set(accepted) <= receipts
     finally:

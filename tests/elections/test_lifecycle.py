@@ -12,12 +12,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from polis.config import Settings
-from polis.elections import service
+from polis.elections import base, lifecycle
 from polis.elections.models import Election, ElectionStatus
 from polis.kit import clock, events
 from polis.notifications.models import Notification, NotificationType
 from polis.realtime.schemas import user_channel
 from polis.territories.models import Territory
+from polis.units import queries as unit_queries
 from polis.units import service as units
 from polis.units.models import LeadershipTerm
 from tests.conftest import envelope_body, savepoint_sessionmaker
@@ -34,10 +35,10 @@ from tests.elections.factories import (
 )
 
 
-async def _lifecycle(session: AsyncSession) -> service.LifecycleReport:
+async def _lifecycle(session: AsyncSession) -> lifecycle.LifecycleReport:
     connection = session.bind
     assert isinstance(connection, AsyncConnection)
-    return await service.run_lifecycle(savepoint_sessionmaker(connection))
+    return await lifecycle.run_lifecycle(savepoint_sessionmaker(connection))
 
 
 async def _notified(session: AsyncSession, kind: NotificationType, election: Election) -> int:
@@ -57,7 +58,7 @@ async def test_a_due_seat_gets_one_election_however_often_it_is_asked(
     ateuli = await full_ateuli(db_session, settings, district.id)
     await units.on_leader_election_due(db_session, ateuli.unit)
     await units.on_leader_election_due(db_session, ateuli.unit)
-    assert await service.schedule_leader_election(db_session, ateuli.unit) is None
+    assert await lifecycle.schedule_leader_election(db_session, ateuli.unit) is None
     report = await _lifecycle(db_session)
     assert report.scheduled == 0
     elections = (
@@ -107,7 +108,7 @@ async def test_voting_opens_with_a_notification_and_a_realtime_event_to_the_elec
     await register(client, election.id, ateuli.members[0])
     clock.freeze(election.starts_at)
     async with db_session.begin_nested():
-        assert await service.open_voting(db_session, election.id) == "opened"
+        assert await lifecycle.open_voting(db_session, election.id) == "opened"
     started = [
         item
         for item in events.pending(db_session)
@@ -119,7 +120,7 @@ async def test_voting_opens_with_a_notification_and_a_realtime_event_to_the_elec
     assert started[0].data["election_id"] == str(election.id)
     assert await _notified(db_session, NotificationType.ELECTION_STARTED, election) == 10
     # Opening twice does nothing.
-    assert await service.open_voting(db_session, election.id) is None
+    assert await lifecycle.open_voting(db_session, election.id) is None
 
 
 async def test_the_lifecycle_job_publishes_election_started_after_its_commit(
@@ -141,7 +142,7 @@ async def test_the_lifecycle_job_publishes_election_started_after_its_commit(
     try:
         connection = db_session.bind
         assert isinstance(connection, AsyncConnection)
-        report = await service.run_lifecycle(
+        report = await lifecycle.run_lifecycle(
             savepoint_sessionmaker(connection), redis=redis, send_task=sent.append
         )
         received: list[dict[str, Any]] = []
@@ -183,7 +184,7 @@ async def test_a_tie_opens_a_runoff_whose_tie_goes_to_the_longest_standing_membe
     assert runoff.runoff_of_id == election.id and runoff.opened_at is not None
     assert runoff.status_at(clock.now()) is ElectionStatus.ACTIVE
     assert runoff.ends_at == clock.now() + timedelta(seconds=259_200)
-    candidates = await service.candidates_of(db_session, runoff.id)
+    candidates = await base.candidates_of(db_session, runoff.id)
     assert {user.id for _, user in candidates} == {members[0].user.id, members[1].user.id}
     assert await _notified(db_session, NotificationType.ELECTION_RUNOFF, runoff) == 10
     # Still tied in the runoff: seniority decides.
@@ -195,7 +196,7 @@ async def test_a_tie_opens_a_runoff_whose_tie_goes_to_the_longest_standing_membe
     results = envelope_body(await client.get(f"{URL}/{runoff.id}/results"))["data"]
     winners = [r["candidate"]["user_id"] for r in results["results"] if r["is_winner"]]
     assert winners == [str(members[1].user.id)]
-    term = await units.open_term(db_session, ateuli.unit.id)
+    term = await unit_queries.open_term(db_session, ateuli.unit.id)
     assert term is not None and term.user_id == members[1].user.id
 
 
@@ -212,7 +213,7 @@ async def test_no_votes_no_leader_and_the_seat_is_scheduled_again(
     assert (report.finalized, report.scheduled) == (1, 1)
     await db_session.refresh(election)
     assert election.outcome_note == "no votes" and election.total_votes == 0
-    assert await units.open_term(db_session, ateuli.unit.id) is None
+    assert await unit_queries.open_term(db_session, ateuli.unit.id) is None
     again = await open_election_of(db_session, ateuli.unit.id)
     assert again.id != election.id
 
@@ -227,11 +228,11 @@ async def test_a_term_near_its_end_schedules_the_re_election(
     report = await _lifecycle(db_session)
     assert report.scheduled == 0
     # Six days before the twelve months are up, nominations (3 days) and voting (3 days) fit.
-    clock.freeze(term.started_at + service.TERM - timedelta(days=6))
+    clock.freeze(term.started_at + lifecycle.TERM - timedelta(days=6))
     report = await _lifecycle(db_session)
     assert report.scheduled == 1
     election = await open_election_of(db_session, ateuli.unit.id)
-    assert election.ends_at == term.started_at + service.TERM
+    assert election.ends_at == term.started_at + lifecycle.TERM
     assert (await _lifecycle(db_session)).scheduled == 0
 
 
@@ -246,7 +247,7 @@ async def test_a_new_higher_unit_schedules_its_leader_election(
     assert parent_id is not None
     election = await open_election_of(db_session, parent_id)
     assert election.election_type.value == "ormotsdaatistavi"
-    voters = await db_session.scalars(service.electorate(election))
+    voters = await db_session.scalars(base.electorate(election))
     assert sorted(voters.all()) == sorted(a.members[0].user.id for a in ateulis)
 
 

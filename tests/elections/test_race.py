@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from polis.audit.models import AuditLog
 from polis.auth.tokens import issue_access_token
 from polis.config import Settings
-from polis.elections import ledger, service
+from polis.elections import casting, ledger, lifecycle
+from polis.elections import tally as elections_tally
 from polis.elections.models import Ballot, Candidate, Election, Participation
 from polis.kit import clock
 from polis.kit.db import create_sessionmaker
@@ -141,7 +142,7 @@ async def test_a_thousand_voters_five_attempts_each_count_exactly_once(
         # The election ends; the tally counts the ballots, and every receipt is among them.
         clock.freeze(now + timedelta(hours=1, seconds=1))
         async with maker() as session:
-            assert await service.finalize(session, election.id)
+            assert await elections_tally.finalize(session, election.id)
             await session.commit()
         async with maker() as session:
             stored = await session.get_one(Election, election.id)
@@ -157,7 +158,7 @@ async def test_a_thousand_voters_five_attempts_each_count_exactly_once(
             )
             assert tally == {cid: per_candidate.get(cid, 0) for cid in candidate_ids}
             assert sum(count or 0 for count in tally.values()) == 1000
-            published = await service.published_ballots(session, stored)
+            published = await casting.published_ballots(session, stored)
             assert {vote_hash for vote_hash, _ in published.ballots} == set(accepted)
             assert stored.merkle_root == ledger.merkle_root(published.ballots)
     finally:
@@ -209,8 +210,8 @@ async def test_the_worker_and_results_readers_racing_finalise_once(
             assert all(r.status_code == 200 for r in responses)
             clock.freeze(election.ends_at + timedelta(seconds=1))
 
-            async def worker() -> service.LifecycleReport:
-                return await service.run_lifecycle(maker)
+            async def worker() -> lifecycle.LifecycleReport:
+                return await lifecycle.run_lifecycle(maker)
 
             outcome = await asyncio.gather(
                 worker(),
@@ -219,7 +220,7 @@ async def test_the_worker_and_results_readers_racing_finalise_once(
             )
         reports = outcome[:2]
         reads = outcome[2:]
-        assert sum(r.finalized for r in reports if isinstance(r, service.LifecycleReport)) <= 1
+        assert sum(r.finalized for r in reports if isinstance(r, lifecycle.LifecycleReport)) <= 1
         for read in reads:
             assert isinstance(read, httpx.Response) and read.status_code == 200, read
             data = read.json()["data"]

@@ -15,6 +15,7 @@ from polis.kit import clock
 from polis.kit.errors import PolisError
 from polis.territories.models import Territory, TerritoryType
 from polis.units import hierarchy, service
+from polis.units import queries as unit_queries
 from polis.units.models import LeadershipTerm, TermEndReason, Unit, UnitLevel, UnitStatus
 from polis.users.models import User
 from tests.auth.helpers import assert_error
@@ -154,7 +155,7 @@ async def test_a_thousand_members_grow_a_full_tree_deterministically(
             select(Unit).where(Unit.parent_id == orm.id).order_by(Unit.created_at).limit(1)
         )
         assert child is not None
-        term = await service.open_term(db_session, child.id)
+        term = await unit_queries.open_term(db_session, child.id)
         assert term is not None
         await service.install_leader(db_session, orm, await db_session.get_one(User, term.user_id))
     aseulis = await _units(db_session, UnitLevel.ASEULI)
@@ -168,7 +169,7 @@ async def test_a_thousand_members_grow_a_full_tree_deterministically(
             select(Unit).where(Unit.parent_id.in_(orm_ids)).order_by(Unit.created_at).limit(1)
         )
         assert grandchild is not None
-        term = await service.open_term(db_session, grandchild.id)
+        term = await unit_queries.open_term(db_session, grandchild.id)
         assert term is not None
         await service.install_leader(
             db_session, aseuli, await db_session.get_one(User, term.user_id)
@@ -199,7 +200,7 @@ async def test_a_thousand_members_grow_a_full_tree_deterministically(
     assert members == 1000
 
     # The atasistavi: the asistavi of one of its aseulis. Then the endpoints.
-    term = await service.open_term(db_session, aseulis[0].id)
+    term = await unit_queries.open_term(db_session, aseulis[0].id)
     assert term is not None
     atasistavi = await db_session.get_one(User, term.user_id)
     await service.install_leader(db_session, ataseuli, atasistavi)

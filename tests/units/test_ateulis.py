@@ -11,6 +11,7 @@ from polis.config import Settings
 from polis.elections.models import Election, ElectionType
 from polis.notifications.models import Notification, NotificationType
 from polis.territories.models import Territory, TerritoryType
+from polis.units import queries as unit_queries
 from polis.units import service
 from polis.units.models import LeadershipTerm, TermEndReason, Unit, UnitMembership, UnitStatus
 from polis.users.models import User, UserRole
@@ -22,7 +23,7 @@ URL = "/api/v1/ateulis"
 
 
 async def _open_members(session: AsyncSession, unit_id: uuid.UUID) -> int:
-    return await service.count_open_members(session, unit_id)
+    return await unit_queries.count_open_members(session, unit_id)
 
 
 async def _unit(session: AsyncSession, unit_id: uuid.UUID) -> Unit:
@@ -48,7 +49,7 @@ async def test_a_verified_member_founds_an_ateuli_and_is_its_first_member(
     unit = await _unit(db_session, uuid.UUID(data["id"]))
     assert unit.territory_id == district.id
     assert await _open_members(db_session, unit.id) == 1
-    membership = await service.open_membership(db_session, founder.user.id)
+    membership = await unit_queries.open_membership(db_session, founder.user.id)
     assert membership is not None and membership.unit_id == unit.id
 
 
@@ -129,7 +130,7 @@ async def test_join_fills_to_ten_then_turns_active_and_an_election_is_due(
     assert (unit.status, unit.member_count) == (UnitStatus.ACTIVE, 10)
     assert unit.activated_at is not None and unit.leader_election_due_at is not None
     assert await _open_members(db_session, unit.id) == 10
-    assert await service.open_membership(db_session, eleventh.user.id) is None
+    assert await unit_queries.open_membership(db_session, eleventh.user.id) is None
     # The atistavi election is scheduled at once, and every member hears of it.
     election = await db_session.scalar(select(Election).where(Election.scope_id == unit.id))
     assert election is not None and election.election_type is ElectionType.ATISTAVI

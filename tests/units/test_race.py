@@ -13,7 +13,7 @@ from polis.config import Settings
 from polis.kit.db import create_sessionmaker
 from polis.notifications.models import Notification
 from polis.territories.models import Territory, TerritoryType
-from polis.units import service
+from polis.units import queries as unit_queries
 from polis.units.models import Unit, UnitMembership, UnitStatus
 from polis.users.models import User
 from tests.units.factories import ateuli_with, bulk_users, territory, units_client, verified
@@ -40,7 +40,7 @@ async def test_five_joins_for_the_last_seat_one_wins_four_get_3005(
         assert {body["error"]["code"] for body in losers} == {3005}
         async with maker() as session:
             stored = await session.get_one(Unit, unit.id)
-            real = await service.count_open_members(session, unit.id)
+            real = await unit_queries.count_open_members(session, unit.id)
             assert (stored.member_count, real, stored.status) == (10, 10, UnitStatus.ACTIVE)
             joined = (
                 await session.scalars(

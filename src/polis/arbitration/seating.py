@@ -22,7 +22,7 @@ from polis.endorsements import service as endorsements
 from polis.gamification.service import LEVELS
 from polis.notifications.models import NotificationType
 from polis.units.models import LeadershipTerm, Unit, UnitLevel
-from polis.units.service import open_membership, path_up
+from polis.units.queries import open_membership, path_up
 from polis.users.models import User
 
 

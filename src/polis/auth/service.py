@@ -27,7 +27,7 @@ from polis.kit.phone import normalize_phone
 from polis.notifications import service as notifications
 from polis.notifications.models import NotificationType
 from polis.sms.service import queue_sms
-from polis.units import service as units
+from polis.units import queries as unit_queries
 from polis.users import service as users
 from polis.users.models import Language, User
 
@@ -186,7 +186,7 @@ async def _device(
 
 async def _tier(session: AsyncSession, user_id: uuid.UUID) -> str:
     """The rate-limit tier for the member's next access token."""
-    return "leader" if await units.is_leader(session, user_id) else "authenticated"
+    return "leader" if await unit_queries.is_leader(session, user_id) else "authenticated"
 
 
 def _device_label(device: Device) -> str:

@@ -4,31 +4,24 @@ may check a tally (docs/verification.md)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import Path, Query, Request, Response
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from polis.auth.deps import AdminUser, AuthenticatedUser, Claims
-from polis.elections import service
-from polis.elections.models import Election, ElectionScope, ElectionStatus, ElectionType
+from polis.elections import base, casting, presenters, queries, service, tally
+from polis.elections.models import ElectionScope, ElectionStatus, ElectionType
 from polis.elections.schemas import (
-    BallotOut,
     BallotsOut,
     CandidacyIn,
     CandidateOut,
-    CandidateRef,
     ElectionIn,
     ElectionOut,
     MyElectionOut,
     ReceiptOut,
-    ResultRow,
-    ResultsElection,
     ResultsOut,
     VoteAnswer,
     VoteIn,
-    VoteOut,
 )
 from polis.kit.cache import cached_answer
 from polis.kit.deps import DbSession
@@ -47,41 +40,6 @@ FINAL_TTL = 7 * 24 * 60 * 60
 VoteHash = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$", description="a receipt (vote_hash)")]
 
 
-def _out(election: Election, counts: service.Counts) -> ElectionOut:
-    return ElectionOut(
-        id=election.id,
-        election_type=election.election_type,
-        scope_type=election.scope_type,
-        scope_id=election.scope_id,
-        title=election.title,
-        description=election.description,
-        status=service.status_of(election),
-        starts_at=election.starts_at,
-        ends_at=election.ends_at,
-        nominations_extended=election.nominations_extended,
-        runoff_of_id=election.runoff_of_id,
-        is_automatic=election.is_automatic,
-        candidate_count=counts.candidate_count,
-        total_votes=counts.total_votes,
-        created_at=election.created_at,
-        cancelled_at=election.cancelled_at,
-        cancel_reason=election.cancel_reason,
-        finalized_at=election.finalized_at,
-        merkle_root=election.merkle_root,
-        winner_candidate_id=election.winner_candidate_id,
-        outcome_note=election.outcome_note,
-    )
-
-
-async def elections_out(session: AsyncSession, elections: Sequence[Election]) -> list[ElectionOut]:
-    counts = await service.counts_of(session, elections)
-    return [_out(election, counts[election.id]) for election in elections]
-
-
-async def election_out(session: AsyncSession, election: Election) -> ElectionOut:
-    return (await elections_out(session, [election]))[0]
-
-
 @router.get("", response_model=ListEnvelope[ElectionOut], summary="Elections")
 async def list_elections(
     _: AuthenticatedUser,
@@ -92,11 +50,11 @@ async def list_elections(
     scope_type: ElectionScope | None = None,
     scope_id: uuid.UUID | None = None,
 ) -> ListEnvelope[ElectionOut]:
-    filters = service.ElectionFilters(
+    filters = queries.ElectionFilters(
         election_type=election_type, status=status, scope_type=scope_type, scope_id=scope_id
     )
-    page = await service.list_elections(session, filters, params)
-    return paginated(await elections_out(session, page.items), page.total, params)
+    page = await queries.list_elections(session, filters, params)
+    return paginated(await presenters.elections_out(session, page.items), page.total, params)
 
 
 @router.post(
@@ -121,7 +79,7 @@ async def create_election(
             ends_at=body.ends_at,
         ),
     )
-    return ok(await election_out(session, election))
+    return ok(await presenters.election_out(session, election))
 
 
 @router.get(
@@ -132,17 +90,7 @@ async def create_election(
 async def my_elections(
     user: AuthenticatedUser, session: DbSession, params: Pagination
 ) -> ListEnvelope[MyElectionOut]:
-    mine = await service.my_elections(session, user)
-    counts = await service.counts_of(session, [item.election for item in mine])
-    items = [
-        MyElectionOut(
-            **_out(item.election, counts[item.election.id]).model_dump(),
-            may_vote=item.may_vote,
-            may_stand=item.may_stand,
-            has_voted=item.has_voted,
-        )
-        for item in mine
-    ]
+    items = await presenters.my_elections_out(session, await queries.my_elections(session, user))
     page = items[params.offset : params.offset + params.per_page]
     return paginated(page, len(items), params)
 
@@ -151,7 +99,8 @@ async def my_elections(
 async def get_election(
     election_id: uuid.UUID, _: AuthenticatedUser, session: DbSession
 ) -> Envelope[ElectionOut]:
-    return ok(await election_out(session, await service.get_election(session, election_id)))
+    election = await queries.get_election(session, election_id)
+    return ok(await presenters.election_out(session, election))
 
 
 @router.post(
@@ -165,7 +114,7 @@ async def cancel_election(
     election = await service.cancel_election(
         session, election_id, actor=admin, reason="cancelled by an admin"
     )
-    return ok(await election_out(session, election))
+    return ok(await presenters.election_out(session, election))
 
 
 @router.get(
@@ -176,18 +125,9 @@ async def cancel_election(
 async def candidates(
     election_id: uuid.UUID, _: AuthenticatedUser, session: DbSession, params: Pagination
 ) -> ListEnvelope[CandidateOut]:
-    await service.get_election(session, election_id)
-    rows = await service.candidates_of(session, election_id)
-    items = [
-        CandidateOut(
-            id=candidate.id,
-            user_id=user.id,
-            name=user.display_name,
-            statement=candidate.statement,
-            registered_at=candidate.registered_at,
-        )
-        for candidate, user in rows
-    ]
+    await queries.get_election(session, election_id)
+    rows = await base.candidates_of(session, election_id)
+    items = [presenters.candidate_out(candidate, user) for candidate, user in rows]
     return paginated(items[params.offset : params.offset + params.per_page], len(items), params)
 
 
@@ -201,15 +141,7 @@ async def register_candidate(
     election_id: uuid.UUID, body: CandidacyIn, user: AuthenticatedUser, session: DbSession
 ) -> Envelope[CandidateOut]:
     candidate = await service.register_candidate(session, user, election_id, body.statement)
-    return ok(
-        CandidateOut(
-            id=candidate.id,
-            user_id=user.id,
-            name=user.display_name,
-            statement=candidate.statement,
-            registered_at=candidate.registered_at,
-        )
-    )
+    return ok(presenters.candidate_out(candidate, user))
 
 
 @router.delete(
@@ -242,46 +174,8 @@ async def vote(
 ) -> Envelope[VoteAnswer]:
     # The token's claims are enough here: the vote reads the voter's standing in the same
     # statement as the election, instead of loading the member first (docs/elections.md).
-    cast = await service.cast_vote(session, claims.user_id, election_id, body.candidate_id)
-    return ok(
-        VoteAnswer(
-            vote=VoteOut(
-                election_id=cast.election_id, vote_hash=cast.vote_hash, cast_at=cast.cast_at
-            )
-        )
-    )
-
-
-def _results_out(found: service.Results) -> ResultsOut:
-    election = found.election
-    return ResultsOut(
-        election=ResultsElection(
-            id=election.id,
-            title=election.title,
-            election_type=election.election_type,
-            status=found.status,
-            starts_at=election.starts_at,
-            ends_at=election.ends_at,
-            total_votes=found.total_votes,
-            eligible_voters=found.eligible_voters,
-            turnout=found.turnout,
-            finalized_at=election.finalized_at,
-            runoff_of_id=election.runoff_of_id,
-            outcome_note=election.outcome_note,
-        ),
-        results=[
-            ResultRow(
-                candidate=CandidateRef(
-                    id=row.candidate.id, user_id=row.user.id, name=row.user.display_name
-                ),
-                vote_count=row.vote_count,
-                percentage=row.percentage,
-                is_winner=row.is_winner,
-            )
-            for row in found.rows
-        ],
-        merkle_root=found.merkle_root,
-    )
+    cast = await casting.cast_vote(session, claims.user_id, election_id, body.candidate_id)
+    return ok(presenters.vote_answer(cast))
 
 
 @router.get(
@@ -294,25 +188,25 @@ def _results_out(found: service.Results) -> ResultsOut:
     ),
 )
 async def results(request: Request, election_id: uuid.UUID, session: DbSession) -> Response:
-    election = await service.get_election(session, election_id)
-    if service.needs_finalising(election):
-        await service.finalize(session, election.id)
-        election = await service.get_election(session, election_id)
+    election = await queries.get_election(session, election_id)
+    if tally.needs_finalising(election):
+        await tally.finalize(session, election.id)
+        election = await queries.get_election(session, election_id)
         if election.finalized_at is not None:
             # Just finalised in this request's transaction: answer uncached, so no cache
             # entry can outlive a rollback.
-            answer = _results_out(await service.results(session, election))
+            answer = presenters.results_out(await tally.results(session, election))
             return Response(
                 content=ok(answer).model_dump_json().encode(),
                 media_type="application/json",
                 headers={"Cache-Control": "no-store"},
             )
-    status = service.status_of(election)
+    status = base.status_of(election)
     final = election.finalized_at is not None or status is ElectionStatus.CANCELLED
     ttl = FINAL_TTL if final else LIVE_TTL
 
     async def produce() -> ResultsOut:
-        return _results_out(await service.results(session, election))
+        return presenters.results_out(await tally.results(session, election))
 
     phase = "final" if election.finalized_at is not None else status.value
     return await cached_answer(
@@ -327,19 +221,10 @@ async def results(request: Request, election_id: uuid.UUID, session: DbSession) 
     description="Only once completed (3003 before). Cached 7 days with ETag.",
 )
 async def ballots(request: Request, election_id: uuid.UUID, session: DbSession) -> Response:
-    election = await service.get_election(session, election_id)
+    election = await queries.get_election(session, election_id)
 
     async def produce() -> BallotsOut:
-        publication = await service.published_ballots(session, election)
-        return BallotsOut(
-            election_id=election.id,
-            ballots=[
-                BallotOut(vote_hash=vote_hash, candidate_id=candidate_id)
-                for vote_hash, candidate_id in publication.ballots
-            ],
-            merkle_root=election.merkle_root or "",
-            tree_size=len(publication.ballots),
-        )
+        return presenters.ballots_out(await casting.published_ballots(session, election))
 
     # produce() raises 3003 before completion, so nothing is cached until the list is final.
     return await cached_answer(
@@ -356,18 +241,11 @@ async def ballots(request: Request, election_id: uuid.UUID, session: DbSession) 
 async def receipt(
     request: Request, election_id: uuid.UUID, vote_hash: VoteHash, session: DbSession
 ) -> Response:
-    election = await service.get_election(session, election_id)
+    election = await queries.get_election(session, election_id)
 
     async def produce() -> ReceiptOut:
         # 3003 before completion and 404 for an unknown receipt propagate: never cached.
-        proof = await service.receipt_of(session, election, vote_hash)
-        return ReceiptOut(
-            candidate_id=proof.candidate_id,
-            leaf_index=proof.leaf_index,
-            tree_size=proof.tree_size,
-            audit_path=proof.audit_path,
-            merkle_root=proof.merkle_root,
-        )
+        return presenters.receipt_out(await casting.receipt_of(session, election, vote_hash))
 
     return await cached_answer(
         request, CACHE_NAMESPACE, f"receipt:{election.id}:{vote_hash}", FINAL_TTL, produce

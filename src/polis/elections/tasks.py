@@ -16,7 +16,7 @@ from dataclasses import asdict
 from celery import shared_task
 
 from polis.config import Settings, get_settings
-from polis.elections import service
+from polis.elections import lifecycle as elections_lifecycle
 from polis.kit.events import send_from_worker
 from polis.kit.jobs import job_resources
 from polis.kit.logging import get_logger
@@ -26,10 +26,12 @@ LIFECYCLE_TASK = "polis.elections.lifecycle"
 log = get_logger(__name__)
 
 
-async def run_lifecycle(settings: Settings) -> service.LifecycleReport:
+async def run_lifecycle(settings: Settings) -> elections_lifecycle.LifecycleReport:
     """One pass on its own small engine (a Celery task runs outside any event loop)."""
     async with job_resources(settings) as job:
-        return await service.run_lifecycle(job.maker, redis=job.redis, send_task=send_from_worker)
+        return await elections_lifecycle.run_lifecycle(
+            job.maker, redis=job.redis, send_task=send_from_worker
+        )
 
 
 @shared_task(name=LIFECYCLE_TASK, acks_late=True)

@@ -48,6 +48,7 @@ from polis.kit.events import enqueue_task
 from polis.kit.pagination import Page, PageParams, paginate
 from polis.notifications.models import NotificationType
 from polis.notifications.service import notify
+from polis.units import queries as unit_queries
 from polis.units import service as units
 from polis.units.models import TermEndReason, Unit, UnitMembership, UnitStatus
 from polis.users import service as users_service
@@ -564,7 +565,7 @@ async def _unendorse(
     if supporter.role is UserRole.SUPPORTER:
         supporter.role = UserRole.UNVERIFIED
         await session.flush()
-    membership = await units.open_membership(session, supporter.id)
+    membership = await unit_queries.open_membership(session, supporter.id)
     left_unit_id = None
     if membership is not None:
         left_unit_id = membership.unit_id
@@ -573,7 +574,7 @@ async def _unendorse(
     # takes away any leadership. The units enum has no "revoked" reason; left_unit is the
     # nearest truth (the member left the society's ranks).
     ended = []
-    for term in await units.open_terms_of(session, supporter.id):
+    for term in await unit_queries.open_terms_of(session, supporter.id):
         term.ended_at = now
         term.end_reason = TermEndReason.LEFT_UNIT
         ended.append(term.unit_id)

@@ -53,7 +53,7 @@ from polis.notifications.models import NotificationType
 from polis.notifications.service import notify
 from polis.realtime.schemas import user_channel
 from polis.units.models import LeadershipTerm, Unit
-from polis.units.service import leaders_of, open_membership, path_up
+from polis.units.queries import leaders_of, open_membership, path_up
 from polis.users.models import User
 
 THRESHOLD_EVENT = "initiative.support_threshold_reached"

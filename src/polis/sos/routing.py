@@ -27,7 +27,7 @@ from polis.realtime.schemas import user_channel
 from polis.sos import queries
 from polis.sos.models import OPEN_STATUSES, SosLevel, SosPriority, SosSignal, SosStatus
 from polis.units.models import Unit
-from polis.units.service import leaders_of, path_up
+from polis.units.queries import leaders_of, path_up
 from polis.users.models import User
 
 log = get_logger(__name__)

@@ -39,7 +39,7 @@ from polis.sos.models import (
     SosSignal,
     SosStatus,
 )
-from polis.units.service import open_membership
+from polis.units.queries import open_membership
 from polis.users.models import Language, User
 
 

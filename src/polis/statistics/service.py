@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from polis.elections import service as elections
+from polis.elections import queries as elections
 from polis.gamification.service import achievement_count, verified_member
 from polis.kit import clock
 from polis.kit.errors import NotFound

@@ -14,13 +14,13 @@ from fastapi import Depends
 from polis.auth.deps import AuthenticatedUser
 from polis.kit.deps import DbSession
 from polis.kit.errors import PermissionDenied
-from polis.units import service
+from polis.units import queries
 from polis.units.models import Unit, UnitLevel
 from polis.users.models import User
 
 
 async def _leader(user: AuthenticatedUser, session: DbSession) -> User:
-    if not await service.is_leader(session, user.id):
+    if not await queries.is_leader(session, user.id):
         raise PermissionDenied("Only sitting leaders may do this.")
     return user
 
@@ -32,10 +32,10 @@ async def _ateuli_editor(
     ateuli_id: uuid.UUID, user: AuthenticatedUser, session: DbSession
 ) -> tuple[Unit, User]:
     # Looked up first: an unknown ateuli is 404 before a foreign one is 403.
-    unit = await service.get_unit(session, ateuli_id, UnitLevel.ATEULI)
+    unit = await queries.get_unit(session, ateuli_id, UnitLevel.ATEULI)
     if user.is_admin:
         return unit, user
-    term = await service.open_term(session, unit.id)
+    term = await queries.open_term(session, unit.id)
     if term is None or term.user_id != user.id:
         raise PermissionDenied("Only the atistavi or an admin may change this ateuli.")
     return unit, user

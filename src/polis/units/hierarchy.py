@@ -25,7 +25,7 @@ from sqlalchemy import exists, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from polis.audit.service import record
-from polis.kit import clock
+from polis.kit import clock, hooks
 from polis.kit.events import SendTask, commit_and_dispatch
 from polis.territories.models import Territory, TerritoryType
 from polis.units.models import LeadershipTerm, Unit, UnitLevel, UnitStatus
@@ -168,10 +168,8 @@ async def _form(
         entity_id=unit.id,
         new={"level": level, "children": [child.id for child in children]},
     )
-    # Imported here: elections builds on units. Its leader election is scheduled at once.
-    from polis.elections.service import schedule_leader_election
-
-    await schedule_leader_election(session, unit)
+    # Its leader election is scheduled at once (the elections domain, through the hook).
+    await hooks.leader_election_due.fire(session, unit)
     return unit
 
 

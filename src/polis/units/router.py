@@ -18,7 +18,7 @@ from polis.kit.deps import DbSession, SettingsDep
 from polis.kit.envelope import Envelope, ListEnvelope, ok
 from polis.kit.pagination import Pagination, paginated
 from polis.kit.routing import DomainRouter
-from polis.units import service
+from polis.units import queries, service
 from polis.units.deps import AteuliEditor
 from polis.units.hierarchy import GROUPS
 from polis.units.models import MAX_UNIT_SIZE, Unit, UnitLevel, UnitStatus
@@ -45,7 +45,7 @@ CAPACITY = {UnitLevel.ATEULI: MAX_UNIT_SIZE} | {parent: size for parent, size in
 
 
 async def units_out(session: AsyncSession, units: Sequence[Unit]) -> list[UnitOut]:
-    leaders = await service.leaders_of(session, [unit.id for unit in units])
+    leaders = await queries.leaders_of(session, [unit.id for unit in units])
     out = []
     for unit in units:
         found = leaders.get(unit.id)
@@ -92,8 +92,8 @@ async def list_ateulis(
         bool | None, Query(description="true: could be joined now (not full, not inactive)")
     ] = None,
 ) -> ListEnvelope[UnitOut]:
-    filters = service.AteuliFilters(territory_id=territory_id, status=status, has_space=has_space)
-    page = await service.list_ateulis(session, filters, params)
+    filters = queries.AteuliFilters(territory_id=territory_id, status=status, has_space=has_space)
+    page = await queries.list_ateulis(session, filters, params)
     return paginated(await units_out(session, page.items), page.total, params)
 
 
@@ -111,7 +111,7 @@ async def create_ateuli(
 async def get_ateuli(
     ateuli_id: uuid.UUID, _: AuthenticatedUser, session: DbSession
 ) -> Envelope[UnitOut]:
-    unit = await service.get_unit(session, ateuli_id, UnitLevel.ATEULI)
+    unit = await queries.get_unit(session, ateuli_id, UnitLevel.ATEULI)
     return ok(await unit_out(session, unit))
 
 
@@ -152,9 +152,9 @@ async def ateuli_members(
     settings: SettingsDep,
     params: Pagination,
 ) -> ListEnvelope[MemberOut]:
-    unit = await service.get_unit(session, ateuli_id, UnitLevel.ATEULI)
-    page = await service.members_of(session, unit, params)
-    term = await service.open_term(session, unit.id)
+    unit = await queries.get_unit(session, ateuli_id, UnitLevel.ATEULI)
+    page = await queries.members_of(session, unit, params)
+    term = await queries.open_term(session, unit.id)
     leader_id = term.user_id if term else None
     items = [
         MemberOut(
@@ -171,7 +171,7 @@ async def ateuli_members(
 
 @hierarchy_router.get("/overview", response_model=Envelope[OverviewOut], summary="Totals per level")
 async def overview(_: AuthenticatedUser, session: DbSession) -> Envelope[OverviewOut]:
-    levels, members, satatbiro_size = await service.overview(session)
+    levels, members, satatbiro_size = await queries.overview(session)
     return ok(
         OverviewOut(
             levels=[
@@ -198,7 +198,7 @@ async def _level_page(
     territory_id: uuid.UUID | None,
     status: UnitStatus | None,
 ) -> ListEnvelope[UnitOut]:
-    page = await service.list_units(
+    page = await queries.list_units(
         session, level, params, territory_id=territory_id, status=status
     )
     return paginated(await units_out(session, page.items), page.total, params)
@@ -246,7 +246,7 @@ async def ataseulis(
     "/satatbiro", response_model=Envelope[list[SatatbiroMemberOut]], summary="The satatbiro"
 )
 async def satatbiro(_: AuthenticatedUser, session: DbSession) -> Envelope[list[SatatbiroMemberOut]]:
-    rows = await service.satatbiro(session)
+    rows = await queries.satatbiro(session)
     units = await units_out(session, [unit for _, _, unit in rows])
     return ok(
         [
@@ -263,7 +263,7 @@ async def satatbiro(_: AuthenticatedUser, session: DbSession) -> Envelope[list[S
     "/my-position", response_model=Envelope[MyPositionOut], summary="My place in the hierarchy"
 )
 async def my_position(user: AuthenticatedUser, session: DbSession) -> Envelope[MyPositionOut]:
-    position = await service.my_position(session, user)
+    position = await queries.my_position(session, user)
     seat_units = await units_out(session, [unit for _, unit in position.seats])
     path = await units_out(session, position.path)
     return ok(

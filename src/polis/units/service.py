@@ -10,15 +10,15 @@ one-ateuli-at-a-time rule if two requests of the same member ever got past the c
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from polis.audit.service import record
-from polis.kit import clock
+from polis.audit.transitions import transition
+from polis.kit import clock, hooks
+from polis.kit.db import get_or_404
 from polis.kit.errors import (
     BusinessRuleViolation,
     Conflict,
@@ -26,12 +26,9 @@ from polis.kit.errors import (
     NotFound,
     PermissionDenied,
 )
-from polis.kit.pagination import Page, PageParams, paginate
-from polis.territories import service as territories
 from polis.territories.models import Territory, TerritoryType
 from polis.units import hierarchy
 from polis.units.models import (
-    MAX_UNIT_SIZE,
     LeadershipTerm,
     TermEndReason,
     Unit,
@@ -39,24 +36,17 @@ from polis.units.models import (
     UnitMembership,
     UnitStatus,
 )
+from polis.units.queries import (
+    ATEULI_SIZE,
+    NO_ATEULI,
+    count_open_members,
+    open_membership,
+    open_term,
+)
 from polis.users.models import User
 
-ATEULI_SIZE = MAX_UNIT_SIZE
 # An active ateuli stays active while it has at least this many members.
 ATEULI_MIN_ACTIVE = 5
-
-_NO_ATEULI = "No such ateuli."
-
-
-# --- reading --------------------------------------------------------------------------------
-
-
-async def get_unit(session: AsyncSession, unit_id: uuid.UUID, level: UnitLevel) -> Unit:
-    """The unit ``unit_id`` of ``level``, or 404 (a unit of another level is not found here)."""
-    unit = await session.scalar(select(Unit).where(Unit.id == unit_id, Unit.level == level))
-    if unit is None:
-        raise NotFound(_NO_ATEULI if level is UnitLevel.ATEULI else "No such unit.")
-    return unit
 
 
 async def _lock_unit(session: AsyncSession, unit_id: uuid.UUID) -> Unit | None:
@@ -72,217 +62,6 @@ async def _lock_unit(session: AsyncSession, unit_id: uuid.UUID) -> Unit | None:
 async def _lock_user(session: AsyncSession, user: User) -> None:
     await session.scalar(select(User.id).where(User.id == user.id).with_for_update())
     await session.refresh(user)
-
-
-async def open_membership(session: AsyncSession, user_id: uuid.UUID) -> UnitMembership | None:
-    """The member's open membership (in their ateuli), if any."""
-    return await session.scalar(
-        select(UnitMembership).where(
-            UnitMembership.user_id == user_id, UnitMembership.left_at.is_(None)
-        )
-    )
-
-
-async def open_term(session: AsyncSession, unit_id: uuid.UUID) -> LeadershipTerm | None:
-    """The sitting leader's term of ``unit_id``, if the seat is filled."""
-    return await session.scalar(
-        select(LeadershipTerm).where(
-            LeadershipTerm.unit_id == unit_id, LeadershipTerm.ended_at.is_(None)
-        )
-    )
-
-
-async def leaders_of(
-    session: AsyncSession, unit_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, tuple[User, LeadershipTerm]]:
-    """The sitting leader and term of each of ``unit_ids`` that has one (one query)."""
-    if not unit_ids:
-        return {}
-    rows = await session.execute(
-        select(LeadershipTerm, User)
-        .join(User, User.id == LeadershipTerm.user_id)
-        .where(LeadershipTerm.unit_id.in_(unit_ids), LeadershipTerm.ended_at.is_(None))
-    )
-    return {term.unit_id: (user, term) for term, user in rows}
-
-
-async def open_terms_of(session: AsyncSession, user_id: uuid.UUID) -> list[LeadershipTerm]:
-    """Every seat ``user_id`` holds now, lowest level first."""
-    terms = await session.scalars(
-        select(LeadershipTerm)
-        .where(LeadershipTerm.user_id == user_id, LeadershipTerm.ended_at.is_(None))
-        .order_by(LeadershipTerm.started_at, LeadershipTerm.id)
-    )
-    return list(terms.all())
-
-
-async def is_leader(session: AsyncSession, user_id: uuid.UUID) -> bool:
-    """True when ``user_id`` holds an open leadership term of any unit."""
-    found = await session.scalar(
-        select(LeadershipTerm.id)
-        .where(LeadershipTerm.user_id == user_id, LeadershipTerm.ended_at.is_(None))
-        .limit(1)
-    )
-    return found is not None
-
-
-async def count_open_members(session: AsyncSession, unit_id: uuid.UUID) -> int:
-    """The real number of open memberships of ``unit_id``."""
-    count = await session.scalar(
-        select(func.count())
-        .select_from(UnitMembership)
-        .where(UnitMembership.unit_id == unit_id, UnitMembership.left_at.is_(None))
-    )
-    return int(count or 0)
-
-
-@dataclass(frozen=True)
-class AteuliFilters:
-    territory_id: uuid.UUID | None = None
-    status: UnitStatus | None = None
-    # True: only ateulis a member could join now (not full, not inactive); False: the others.
-    has_space: bool | None = None
-
-
-async def list_ateulis(session: AsyncSession, filters: AteuliFilters, params: PageParams) -> Page:
-    """One page of ateulis matching ``filters`` (newest first by default)."""
-    statement = select(Unit).where(Unit.level == UnitLevel.ATEULI)
-    if filters.territory_id is not None:
-        statement = statement.where(Unit.territory_id == filters.territory_id)
-    if filters.status is not None:
-        statement = statement.where(Unit.status == filters.status)
-    if filters.has_space is not None:
-        open_seat = (Unit.member_count < ATEULI_SIZE) & (Unit.status != UnitStatus.INACTIVE)
-        statement = statement.where(open_seat if filters.has_space else ~open_seat)
-    return await paginate(
-        session,
-        statement,
-        params,
-        sortable={
-            "created_at": Unit.created_at,
-            "member_count": Unit.member_count,
-            "name": Unit.name,
-        },
-        default_sort="created_at",
-    )
-
-
-async def members_of(session: AsyncSession, unit: Unit, params: PageParams) -> Page:
-    """One page of the ateuli's current members, in the order they joined by default."""
-    statement = (
-        select(User)
-        .join(UnitMembership, UnitMembership.user_id == User.id)
-        .where(UnitMembership.unit_id == unit.id, UnitMembership.left_at.is_(None))
-    )
-    return await paginate(
-        session,
-        statement,
-        params,
-        sortable={"joined_at": UnitMembership.joined_at},
-        default_sort="joined_at",
-    )
-
-
-# --- the hierarchy, read -------------------------------------------------------------------
-
-
-async def list_units(
-    session: AsyncSession,
-    level: UnitLevel,
-    params: PageParams,
-    *,
-    territory_id: uuid.UUID | None = None,
-    status: UnitStatus | None = None,
-) -> Page:
-    """One page of units of ``level``; ``territory_id`` matches it and its descendants."""
-    statement = select(Unit).where(Unit.level == level)
-    if territory_id is not None:
-        tree = territories.subtree([territory_id])
-        statement = statement.where(Unit.territory_id.in_(select(tree.c.id)))
-    if status is not None:
-        statement = statement.where(Unit.status == status)
-    return await paginate(
-        session,
-        statement,
-        params,
-        sortable={"created_at": Unit.created_at, "name": Unit.name},
-        default_sort="created_at",
-    )
-
-
-@dataclass(frozen=True)
-class LevelCount:
-    level: UnitLevel
-    by_status: dict[UnitStatus, int]
-    led: int
-
-
-async def overview(session: AsyncSession) -> tuple[list[LevelCount], int, int]:
-    """Totals per level (by status, and how many are led), members in ateulis, satatbiro size."""
-    rows = await session.execute(
-        select(Unit.level, Unit.status, func.count()).group_by(Unit.level, Unit.status)
-    )
-    counts: dict[UnitLevel, dict[UnitStatus, int]] = {level: {} for level in UnitLevel}
-    for level, status, count in rows:
-        counts[level][status] = int(count)
-    led_rows = await session.execute(
-        select(Unit.level, func.count())
-        .join(LeadershipTerm, LeadershipTerm.unit_id == Unit.id)
-        .where(LeadershipTerm.ended_at.is_(None))
-        .group_by(Unit.level)
-    )
-    led = {level: int(count) for level, count in led_rows}
-    members = await session.scalar(
-        select(func.count()).select_from(UnitMembership).where(UnitMembership.left_at.is_(None))
-    )
-    levels = [LevelCount(level, counts[level], led.get(level, 0)) for level in UnitLevel]
-    return levels, int(members or 0), led.get(UnitLevel.ATASEULI, 0)
-
-
-async def satatbiro(session: AsyncSession) -> list[tuple[User, LeadershipTerm, Unit]]:
-    """Every sitting atasistavi with their ataseuli, longest-serving first."""
-    rows = await session.execute(
-        select(User, LeadershipTerm, Unit)
-        .join(LeadershipTerm, LeadershipTerm.user_id == User.id)
-        .join(Unit, Unit.id == LeadershipTerm.unit_id)
-        .where(Unit.level == UnitLevel.ATASEULI, LeadershipTerm.ended_at.is_(None))
-        .order_by(LeadershipTerm.started_at, LeadershipTerm.id)
-    )
-    return list(rows)
-
-
-async def path_up(session: AsyncSession, unit: Unit) -> list[Unit]:
-    """``unit`` and every unit above it, bottom up."""
-    path = [unit]
-    while path[-1].parent_id is not None and len(path) < len(UnitLevel):
-        parent = await session.get(Unit, path[-1].parent_id)
-        if parent is None:
-            break
-        path.append(parent)
-    return path
-
-
-@dataclass(frozen=True)
-class Position:
-    seats: list[tuple[LeadershipTerm, Unit]]
-    ateuli: Unit | None
-    path: list[Unit]
-
-
-async def my_position(session: AsyncSession, user: User) -> Position:
-    """The seats ``user`` holds, their ateuli and the path from it to the top."""
-    rows = await session.execute(
-        select(LeadershipTerm, Unit)
-        .join(Unit, Unit.id == LeadershipTerm.unit_id)
-        .where(LeadershipTerm.user_id == user.id, LeadershipTerm.ended_at.is_(None))
-        .order_by(LeadershipTerm.started_at, LeadershipTerm.id)
-    )
-    seats = [(term, unit) for term, unit in rows]
-    membership = await open_membership(session, user.id)
-    ateuli = await session.get(Unit, membership.unit_id) if membership else None
-    return Position(
-        seats=seats, ateuli=ateuli, path=await path_up(session, ateuli) if ateuli else []
-    )
 
 
 # --- ateuli membership ----------------------------------------------------------------------
@@ -322,9 +101,7 @@ async def create_ateuli(
     ``territory_id`` must be their own electoral district.
     """
     await _lock_user(session, founder)
-    territory = await session.get(Territory, territory_id)
-    if territory is None:
-        raise NotFound("No such territory.")
+    territory = await get_or_404(session, Territory, territory_id, missing="No such territory.")
     if territory.type is not TerritoryType.ELECTORAL_DISTRICT:
         raise BusinessRuleViolation(
             "An ateuli belongs to an electoral district.",
@@ -368,7 +145,7 @@ async def join_ateuli(
     await _lock_user(session, user)
     unit = await _lock_unit(session, unit_id)
     if unit is None or unit.level is not UnitLevel.ATEULI:
-        raise NotFound(_NO_ATEULI)
+        raise NotFound(NO_ATEULI)
     _check_can_belong(user, unit.territory_id)
     if unit.status is UnitStatus.INACTIVE:
         raise Conflict("This ateuli has dissolved.", error=ErrorCode.UNIT_NOT_ACTIVE)
@@ -399,7 +176,7 @@ async def leave_ateuli(session: AsyncSession, user: User, unit_id: uuid.UUID) ->
     await _lock_user(session, user)
     unit = await _lock_unit(session, unit_id)
     if unit is None or unit.level is not UnitLevel.ATEULI:
-        raise NotFound(_NO_ATEULI)
+        raise NotFound(NO_ATEULI)
     membership = await open_membership(session, user.id)
     if membership is None or membership.unit_id != unit.id:
         raise Conflict("You are not a member of this ateuli.", error=ErrorCode.NOT_A_MEMBER)
@@ -420,8 +197,7 @@ async def leave_ateuli(session: AsyncSession, user: User, unit_id: uuid.UUID) ->
             _end_term(term, TermEndReason.UNIT_FORMING)
     if unit.member_count == 0:
         unit.status = UnitStatus.INACTIVE
-    await session.flush()
-    await record(
+    await transition(
         session,
         action="units.ateuli.left",
         entity_type="unit",
@@ -436,8 +212,7 @@ async def rename_unit(session: AsyncSession, unit: Unit, actor: User, name: str)
     """Rename ``unit`` (permission is checked by the route's dependency)."""
     old = unit.name
     unit.name = name
-    await session.flush()
-    await record(
+    await transition(
         session,
         action="units.renamed",
         entity_type="unit",
@@ -455,17 +230,15 @@ async def rename_unit(session: AsyncSession, unit: Unit, actor: User, name: str)
 async def on_leader_election_due(session: AsyncSession, unit: Unit) -> None:
     """``unit`` must elect a leader: stamp ``leader_election_due_at`` and schedule the election.
 
-    Scheduling is the elections domain's (``polis.elections.service.schedule_leader_election``):
+    Scheduling is the elections domain's, reached through the ``leader_election_due`` hook
+    (``polis.kit.hooks``; elections registers ``schedule_leader_election`` at start-up):
     idempotent, so a unit never gets a second open election for its seat. The stamp stays until
     a leader is installed, so the every-minute lifecycle job reschedules whatever did not end in
     a leader (no candidate, no vote).
     """
-    # Imported here: elections builds on units, not the other way round.
-    from polis.elections import service as elections
-
     unit.leader_election_due_at = clock.now()
     await session.flush()
-    await elections.schedule_leader_election(session, unit)
+    await hooks.leader_election_due.fire(session, unit)
 
 
 async def on_ateuli_activated(session: AsyncSession, unit: Unit) -> None:
@@ -510,7 +283,7 @@ def leader_pool(unit_id: uuid.UUID, level: UnitLevel) -> Select[uuid.UUID]:
     )
 
 
-async def _is_eligible_leader(session: AsyncSession, unit: Unit, user_id: uuid.UUID) -> bool:
+async def is_eligible_leader(session: AsyncSession, unit: Unit, user_id: uuid.UUID) -> bool:
     """Whether ``user_id`` may lead ``unit`` (``leader_pool``)."""
     pool = leader_pool(unit.id, unit.level).subquery()
     found = await session.scalar(select(pool.c[0]).where(pool.c[0] == user_id).limit(1))
@@ -524,7 +297,7 @@ async def install_leader(
     hierarchy grow. The entry point for the elections issue.
 
     Refusals: 3015 when the unit is not active, 3014 when ``user`` may not lead it (see
-    ``_is_eligible_leader``). Installing the same election's winner twice is a no-op that
+    ``is_eligible_leader``). Installing the same election's winner twice is a no-op that
     returns the open term, so a retried finalisation is harmless.
     """
     # Growth serialises on the region's advisory lock; take it before any row lock, in the
@@ -544,7 +317,7 @@ async def install_leader(
         and current.election_id == election_id
     ):
         return current
-    if not await _is_eligible_leader(session, unit, user.id):
+    if not await is_eligible_leader(session, unit, user.id):
         raise Conflict(
             "This member may not lead this unit.",
             error=ErrorCode.NOT_A_MEMBER,
@@ -559,12 +332,12 @@ async def install_leader(
     )
     session.add(term)
     unit.leader_election_due_at = None
-    await session.flush()
-    await record(
+    await transition(
         session,
         action="units.leader.installed",
         entity_type="unit",
         entity_id=unit.id,
+        actor_id=None,
         new={"user_id": user.id, "election_id": election_id, "level": unit.level},
     )
     await hierarchy.grow(session, region_id)
