@@ -1,24 +1,18 @@
-"""HTTP for initiatives: ``/initiatives`` (DESIGN.md §3.6). Thin: the rules are in service.py."""
+"""HTTP for initiatives: ``/initiatives`` (DESIGN.md §3.6). Thin: it parses, calls the rules
+(service.py) or the reads (queries.py), and shapes the answer (presenters.py)."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Query
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from polis.auth.deps import AuthenticatedUser, VerifiedUser
-from polis.initiatives import service
-from polis.initiatives.models import (
-    Initiative,
-    InitiativeCategory,
-    InitiativeScope,
-    InitiativeStatus,
-    InitiativeSupport,
-)
+from polis.initiatives import queries, service
+from polis.initiatives.models import InitiativeCategory, InitiativeScope, InitiativeStatus
+from polis.initiatives.presenters import initiative_out, initiatives_out, supporters_out
 from polis.initiatives.schemas import (
     AssignIn,
     CompleteIn,
@@ -26,7 +20,6 @@ from polis.initiatives.schemas import (
     InitiativeOut,
     InitiativePatchIn,
     RejectIn,
-    ScopeRef,
     SupporterOut,
     SupportIn,
     Text,
@@ -37,68 +30,11 @@ from polis.kit.idempotency import IdempotencyKey
 from polis.kit.pagination import Pagination, paginated
 from polis.kit.ratelimit import rate_limit
 from polis.kit.routing import DomainRouter
-from polis.users import service as users_service
-from polis.users.models import User
-from polis.users.presenters import person_ref
 
 router = DomainRouter(prefix="/initiatives", tags=["initiatives"])
 
 # POLIS_RATE_LIMIT_INITIATIVES (5 a day per member by default), counted per member.
 InitiativesRateLimit = Annotated[None, Depends(rate_limit("rate_limit_initiatives"))]
-
-
-async def initiatives_out(
-    session: AsyncSession, viewer: User, initiatives: Sequence[Initiative]
-) -> list[InitiativeOut]:
-    people = await users_service.people(
-        session, [i.creator_id for i in initiatives] + [i.assignee_id for i in initiatives]
-    )
-    scopes = await service.units(session, [i.scope_id for i in initiatives])
-    mine = await service.supported_by(session, viewer.id, [i.id for i in initiatives])
-    out = []
-    for i in initiatives:
-        scope_unit = scopes.get(i.scope_id) if i.scope_id else None
-        out.append(
-            InitiativeOut(
-                id=i.id,
-                title=i.title,
-                description=i.description,
-                category=i.category,
-                scope_type=i.scope_type,
-                scope_id=i.scope_id,
-                scope=ScopeRef(
-                    type=i.scope_type,
-                    id=i.scope_id,
-                    name=scope_unit.name if scope_unit else None,
-                ),
-                status=i.status,
-                target_support=i.target_support,
-                current_support=i.current_support,
-                progress_percentage=service.progress_percentage(i),
-                creator=person_ref(people, i.creator_id),
-                supported_by_me=i.id in mine,
-                assignee=person_ref(people, i.assignee_id),
-                assigned_level=i.assigned_level,
-                assigned_unit_id=i.assigned_unit_id,
-                assigned_at=i.assigned_at,
-                answer_due_at=i.answer_due_at,
-                reassign_count=i.reassign_count,
-                published_at=i.published_at,
-                achieved_at=i.achieved_at,
-                answered_at=i.answered_at,
-                outcome=i.outcome,
-                reject_reason=i.reject_reason,
-                created_at=i.created_at,
-                updated_at=i.updated_at,
-            )
-        )
-    return out
-
-
-async def initiative_out(
-    session: AsyncSession, viewer: User, initiative: Initiative
-) -> Envelope[InitiativeOut]:
-    return ok((await initiatives_out(session, viewer, [initiative]))[0])
 
 
 async def _filters(
@@ -111,8 +47,8 @@ async def _filters(
     ] = None,
     created_after: Annotated[datetime | None, Query()] = None,
     created_before: Annotated[datetime | None, Query()] = None,
-) -> service.InitiativeFilters:
-    return service.InitiativeFilters(
+) -> queries.InitiativeFilters:
+    return queries.InitiativeFilters(
         category=category,
         status=status,
         scope_type=scope_type,
@@ -123,7 +59,7 @@ async def _filters(
     )
 
 
-Filters = Annotated[service.InitiativeFilters, Depends(_filters)]
+Filters = Annotated[queries.InitiativeFilters, Depends(_filters)]
 
 
 @router.post(
@@ -152,7 +88,7 @@ async def create_initiative(
         target_support=body.target_support,
         draft=body.draft,
     )
-    return await initiative_out(session, user, initiative)
+    return ok(await initiative_out(session, user, initiative))
 
 
 @router.get(
@@ -163,7 +99,7 @@ async def create_initiative(
 async def list_initiatives(
     user: AuthenticatedUser, session: DbSession, params: Pagination, filters: Filters
 ) -> ListEnvelope[InitiativeOut]:
-    page = await service.list_initiatives(session, user, filters, params)
+    page = await queries.list_initiatives(session, user, filters, params)
     return paginated(await initiatives_out(session, user, page.items), page.total, params)
 
 
@@ -175,7 +111,7 @@ async def list_initiatives(
 async def my_initiatives(
     user: AuthenticatedUser, session: DbSession, params: Pagination, filters: Filters
 ) -> ListEnvelope[InitiativeOut]:
-    page = await service.list_initiatives(session, user, filters, params, creator_id=user.id)
+    page = await queries.list_initiatives(session, user, filters, params, creator_id=user.id)
     return paginated(await initiatives_out(session, user, page.items), page.total, params)
 
 
@@ -187,7 +123,7 @@ async def my_initiatives(
 async def assigned_to_me(
     user: AuthenticatedUser, session: DbSession, params: Pagination, filters: Filters
 ) -> ListEnvelope[InitiativeOut]:
-    page = await service.list_initiatives(session, user, filters, params, assignee_id=user.id)
+    page = await queries.list_initiatives(session, user, filters, params, assignee_id=user.id)
     return paginated(await initiatives_out(session, user, page.items), page.total, params)
 
 
@@ -195,8 +131,8 @@ async def assigned_to_me(
 async def get_initiative(
     initiative_id: uuid.UUID, user: AuthenticatedUser, session: DbSession
 ) -> Envelope[InitiativeOut]:
-    initiative = await service.visible_initiative(session, user, initiative_id)
-    return await initiative_out(session, user, initiative)
+    initiative = await queries.visible_initiative(session, user, initiative_id)
+    return ok(await initiative_out(session, user, initiative))
 
 
 @router.patch(
@@ -223,7 +159,7 @@ async def update_initiative(
             target_support=body.target_support,
         ),
     )
-    return await initiative_out(session, user, initiative)
+    return ok(await initiative_out(session, user, initiative))
 
 
 @router.post(
@@ -235,7 +171,7 @@ async def publish(
     initiative_id: uuid.UUID, user: VerifiedUser, session: DbSession
 ) -> Envelope[InitiativeOut]:
     initiative = await service.publish(session, user, initiative_id)
-    return await initiative_out(session, user, initiative)
+    return ok(await initiative_out(session, user, initiative))
 
 
 @router.post(
@@ -255,7 +191,7 @@ async def support(
     initiative = await service.support(
         session, settings, user, initiative_id, comment=choice.comment, public=choice.public
     )
-    return await initiative_out(session, user, initiative)
+    return ok(await initiative_out(session, user, initiative))
 
 
 @router.delete(
@@ -267,7 +203,7 @@ async def withdraw(
     initiative_id: uuid.UUID, user: AuthenticatedUser, session: DbSession
 ) -> Envelope[InitiativeOut]:
     initiative = await service.withdraw(session, user, initiative_id)
-    return await initiative_out(session, user, initiative)
+    return ok(await initiative_out(session, user, initiative))
 
 
 @router.get(
@@ -278,19 +214,8 @@ async def withdraw(
 async def supporters(
     initiative_id: uuid.UUID, user: AuthenticatedUser, session: DbSession, params: Pagination
 ) -> ListEnvelope[SupporterOut]:
-    page = await service.supporters(session, user, initiative_id, params)
-    rows: Sequence[InitiativeSupport] = page.items
-    people = await users_service.people(session, [row.user_id for row in rows])
-    items = [
-        SupporterOut(
-            id=row.user_id,
-            display_name=person_ref(people, row.user_id).display_name,
-            comment=row.comment,
-            supported_at=row.created_at,
-        )
-        for row in rows
-    ]
-    return paginated(items, page.total, params)
+    page = await queries.supporters(session, user, initiative_id, params)
+    return paginated(await supporters_out(session, page.items), page.total, params)
 
 
 @router.post(
@@ -306,7 +231,7 @@ async def assign(
     settings: SettingsDep,
 ) -> Envelope[InitiativeOut]:
     initiative = await service.assign(session, settings, user, initiative_id, body.assignee_id)
-    return await initiative_out(session, user, initiative)
+    return ok(await initiative_out(session, user, initiative))
 
 
 @router.post(
@@ -318,7 +243,7 @@ async def complete(
     initiative_id: uuid.UUID, body: CompleteIn, user: AuthenticatedUser, session: DbSession
 ) -> Envelope[InitiativeOut]:
     initiative = await service.complete(session, user, initiative_id, body.outcome)
-    return await initiative_out(session, user, initiative)
+    return ok(await initiative_out(session, user, initiative))
 
 
 @router.post(
@@ -330,4 +255,4 @@ async def reject(
     initiative_id: uuid.UUID, body: RejectIn, user: AuthenticatedUser, session: DbSession
 ) -> Envelope[InitiativeOut]:
     initiative = await service.reject(session, user, initiative_id, body.reason)
-    return await initiative_out(session, user, initiative)
+    return ok(await initiative_out(session, user, initiative))

@@ -20,17 +20,18 @@ there is no other.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Float, cast, delete, func, or_, select
+from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from polis.audit.service import record
 from polis.config import Settings
+from polis.initiatives import queries
 from polis.initiatives.models import (
     Initiative,
     InitiativeCategory,
@@ -48,12 +49,12 @@ from polis.kit.errors import (
     ValidationFailed,
 )
 from polis.kit.events import publish_event
-from polis.kit.pagination import Page, PageParams, paginate
 from polis.notifications.models import NotificationType
 from polis.notifications.service import notify
 from polis.realtime.schemas import user_channel
-from polis.units.models import LeadershipTerm, Unit
-from polis.units.queries import leaders_of, open_membership, path_up
+from polis.units.models import Unit
+from polis.units.queries import leaders_of
+from polis.users import service as users_service
 from polis.users.models import User
 
 THRESHOLD_EVENT = "initiative.support_threshold_reached"
@@ -61,167 +62,14 @@ THRESHOLD_EVENT = "initiative.support_threshold_reached"
 SWEEP_BATCH_SIZE = 200
 SWEEP_MAX_BATCHES = 20
 
-_NO_INITIATIVE = "No such initiative."
 
-
-# --- reading --------------------------------------------------------------------------------
+# --- scope --------------------------------------------------------------------------------
 
 
 def minimum_target(settings: Settings, scope: InitiativeScope) -> int:
     """The smallest support target allowed for ``scope`` (settings, §3.6)."""
     minimum: int = getattr(settings, f"initiative_min_support_{scope.value}")
     return minimum
-
-
-def progress_percentage(initiative: Initiative) -> float:
-    """How far the initiative is towards its target, 0 to 100, one decimal."""
-    if initiative.target_support <= 0:
-        return 0.0
-    return round(min(100.0, 100.0 * initiative.current_support / initiative.target_support), 1)
-
-
-async def get_initiative(
-    session: AsyncSession, initiative_id: uuid.UUID, *, lock: bool = False
-) -> Initiative:
-    """The initiative ``initiative_id`` (locked and re-read with ``lock``), or 404."""
-    statement = select(Initiative).where(Initiative.id == initiative_id)
-    if lock:
-        statement = statement.with_for_update().execution_options(populate_existing=True)
-    initiative = await session.scalar(statement)
-    if initiative is None:
-        raise NotFound(_NO_INITIATIVE)
-    return initiative
-
-
-async def visible_initiative(
-    session: AsyncSession, user: User, initiative_id: uuid.UUID
-) -> Initiative:
-    """The initiative, unless it is someone else's draft (then 404: drafts are private)."""
-    initiative = await get_initiative(session, initiative_id)
-    if initiative.status is InitiativeStatus.DRAFT and initiative.creator_id != user.id:
-        raise NotFound(_NO_INITIATIVE)
-    return initiative
-
-
-async def units(session: AsyncSession, ids: Iterable[uuid.UUID | None]) -> dict[uuid.UUID, Unit]:
-    """The units ``ids``, by id (one query), for naming scopes."""
-    wanted = {i for i in ids if i is not None}
-    if not wanted:
-        return {}
-    rows = await session.scalars(select(Unit).where(Unit.id.in_(wanted)))
-    return {u.id: u for u in rows.all()}
-
-
-async def supported_by(
-    session: AsyncSession, user_id: uuid.UUID, initiative_ids: Sequence[uuid.UUID]
-) -> set[uuid.UUID]:
-    """Which of ``initiative_ids`` ``user_id`` supports now (one query)."""
-    if not initiative_ids:
-        return set()
-    rows = await session.scalars(
-        select(InitiativeSupport.initiative_id).where(
-            InitiativeSupport.user_id == user_id,
-            InitiativeSupport.initiative_id.in_(initiative_ids),
-        )
-    )
-    return set(rows.all())
-
-
-@dataclass(frozen=True)
-class InitiativeFilters:
-    category: InitiativeCategory | None = None
-    status: InitiativeStatus | None = None
-    scope_type: InitiativeScope | None = None
-    scope_id: uuid.UUID | None = None
-    search: str | None = None
-    created_after: datetime | None = None
-    created_before: datetime | None = None
-
-
-SORTABLE: dict[str, Any] = {
-    "created_at": Initiative.created_at,
-    "current_support": Initiative.current_support,
-    "target_support": Initiative.target_support,
-    "progress": cast(Initiative.current_support, Float) / Initiative.target_support,
-    "answer_due_at": Initiative.answer_due_at,
-    "title": Initiative.title,
-}
-
-
-def _escape_like(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-async def list_initiatives(
-    session: AsyncSession,
-    user: User,
-    filters: InitiativeFilters,
-    params: PageParams,
-    *,
-    creator_id: uuid.UUID | None = None,
-    assignee_id: uuid.UUID | None = None,
-) -> Page:
-    """One page of the initiatives ``user`` may see (every one but others' drafts), newest
-    first by default. ``search`` matches title or description, case-insensitive (ILIKE: the
-    embedded PostgreSQL has no pg_trgm)."""
-    statement = select(Initiative).where(
-        or_(Initiative.status != InitiativeStatus.DRAFT, Initiative.creator_id == user.id)
-    )
-    if creator_id is not None:
-        statement = statement.where(Initiative.creator_id == creator_id)
-    if assignee_id is not None:
-        statement = statement.where(Initiative.assignee_id == assignee_id)
-    if filters.category is not None:
-        statement = statement.where(Initiative.category == filters.category)
-    if filters.status is not None:
-        statement = statement.where(Initiative.status == filters.status)
-    if filters.scope_type is not None:
-        statement = statement.where(Initiative.scope_type == filters.scope_type)
-    if filters.scope_id is not None:
-        statement = statement.where(Initiative.scope_id == filters.scope_id)
-    if filters.created_after is not None:
-        statement = statement.where(Initiative.created_at >= filters.created_after)
-    if filters.created_before is not None:
-        statement = statement.where(Initiative.created_at < filters.created_before)
-    if filters.search and filters.search.strip():
-        pattern = f"%{_escape_like(filters.search.strip())}%"
-        statement = statement.where(
-            or_(
-                Initiative.title.ilike(pattern, escape="\\"),
-                Initiative.description.ilike(pattern, escape="\\"),
-            )
-        )
-    return await paginate(session, statement, params, sortable=SORTABLE, default_sort="created_at")
-
-
-async def supporters(
-    session: AsyncSession, user: User, initiative_id: uuid.UUID, params: PageParams
-) -> Page:
-    """One page of the supports whose members chose to be shown, oldest first by default.
-    The count of all supports is ``current_support`` on the initiative."""
-    initiative = await visible_initiative(session, user, initiative_id)
-    statement = select(InitiativeSupport).where(
-        InitiativeSupport.initiative_id == initiative.id, InitiativeSupport.public.is_(True)
-    )
-    return await paginate(
-        session,
-        statement,
-        params if params.sort_by else PageParams(params.page, params.per_page, None, "asc"),
-        sortable={"created_at": InitiativeSupport.created_at},
-        default_sort="created_at",
-    )
-
-
-# --- scope ----------------------------------------------------------------------------------
-
-
-async def chain_of(session: AsyncSession, user_id: uuid.UUID) -> list[Unit]:
-    """The member's ateuli and every unit above it, bottom up ([] outside any ateuli)."""
-    membership = await open_membership(session, user_id)
-    if membership is None:
-        return []
-    ateuli = await session.get(Unit, membership.unit_id)
-    return await path_up(session, ateuli) if ateuli is not None else []
 
 
 async def _check_in_scope(
@@ -231,7 +79,7 @@ async def _check_in_scope(
     # ateulis at or under it.
     if scope is InitiativeScope.NATIONAL:
         return
-    if not any(unit.id == scope_id for unit in await chain_of(session, user.id)):
+    if not any(unit.id == scope_id for unit in await queries.chain_of(session, user.id)):
         raise PermissionDenied(error=ErrorCode.INITIATIVE_NOT_IN_SCOPE)
 
 
@@ -335,10 +183,10 @@ class InitiativeChanges:
 
 
 async def _own(session: AsyncSession, user: User, initiative_id: uuid.UUID) -> Initiative:
-    initiative = await visible_initiative(session, user, initiative_id)
+    initiative = await queries.visible_initiative(session, user, initiative_id)
     if initiative.creator_id != user.id:
         raise PermissionDenied("Only the initiative's creator may do this.")
-    return await get_initiative(session, initiative_id, lock=True)
+    return await queries.get_initiative(session, initiative_id, lock=True)
 
 
 async def update_initiative(
@@ -419,12 +267,7 @@ async def publish(session: AsyncSession, user: User, initiative_id: uuid.UUID) -
 
 
 async def _recount(session: AsyncSession, initiative: Initiative) -> None:
-    count = await session.scalar(
-        select(func.count())
-        .select_from(InitiativeSupport)
-        .where(InitiativeSupport.initiative_id == initiative.id)
-    )
-    initiative.current_support = int(count or 0)
+    initiative.current_support = await queries.support_count(session, initiative.id)
     await session.flush()
 
 
@@ -452,16 +295,11 @@ async def support(
     Refusals, in this order: 404 (others' drafts too), 403/3050 not a member of the scope,
     409/3052 not active (a draft, or already achieved), 409/3053 supported already.
     """
-    initiative = await visible_initiative(session, user, initiative_id)
+    initiative = await queries.visible_initiative(session, user, initiative_id)
     await _check_in_scope(session, user, initiative.scope_type, initiative.scope_id)
-    initiative = await get_initiative(session, initiative_id, lock=True)
+    initiative = await queries.get_initiative(session, initiative_id, lock=True)
     _check_active(initiative, "supported")
-    already = await session.scalar(
-        select(InitiativeSupport.id).where(
-            InitiativeSupport.initiative_id == initiative.id, InitiativeSupport.user_id == user.id
-        )
-    )
-    if already is not None:
+    if await queries.has_supported(session, initiative.id, user.id):
         raise Conflict(error=ErrorCode.ALREADY_SUPPORTED)
     session.add(
         InitiativeSupport(
@@ -486,8 +324,8 @@ async def withdraw(session: AsyncSession, user: User, initiative_id: uuid.UUID) 
 
     Refusals: 404, 409/3052 not active, 409/3054 ``user`` does not support it.
     """
-    await visible_initiative(session, user, initiative_id)
-    initiative = await get_initiative(session, initiative_id, lock=True)
+    await queries.visible_initiative(session, user, initiative_id)
+    initiative = await queries.get_initiative(session, initiative_id, lock=True)
     _check_active(initiative, "withdrawn from")
     removed = await session.scalar(
         delete(InitiativeSupport)
@@ -513,14 +351,6 @@ class Seat:
     unit: Unit | None
 
 
-async def scope_path(session: AsyncSession, initiative: Initiative) -> list[Unit]:
-    """The scope's unit and every unit above it, bottom up ([] for national)."""
-    if initiative.scope_id is None:
-        return []
-    unit = await session.get(Unit, initiative.scope_id)
-    return await path_up(session, unit) if unit is not None else []
-
-
 async def _leader_seat(
     session: AsyncSession, candidates: Sequence[Unit], excluded: set[uuid.UUID]
 ) -> Seat | None:
@@ -534,24 +364,14 @@ async def _leader_seat(
     return None
 
 
-async def _admins(session: AsyncSession) -> list[User]:
-    # Longest-standing first: deterministic, and easy to explain to the admins.
-    rows = await session.scalars(
-        select(User)
-        .where(User.is_admin.is_(True), User.deleted_at.is_(None))
-        .order_by(User.created_at, User.id)
-    )
-    return list(rows.all())
-
-
 async def _admin_seat(
     session: AsyncSession, excluded: set[uuid.UUID], after: uuid.UUID | None = None
 ) -> Seat | None:
     """The first admin not ``excluded``; with ``after``, the next one after that admin in the
     same order (wrapping round), so the top of the chain rotates among the admins."""
-    admins = [admin for admin in await _admins(session) if admin.id not in excluded]
+    admins = [admin for admin in await queries.admins(session) if admin.id not in excluded]
     if after is not None:
-        order = await _admins(session)
+        order = await queries.admins(session)
         ids = [admin.id for admin in order]
         if after in ids:
             start = ids.index(after) + 1
@@ -562,13 +382,13 @@ async def _admin_seat(
 
 async def _first_seat(session: AsyncSession, initiative: Initiative) -> Seat | None:
     excluded = {initiative.creator_id}
-    path = await scope_path(session, initiative)
+    path = await queries.scope_path(session, initiative)
     return await _leader_seat(session, path, excluded) or await _admin_seat(session, excluded)
 
 
 async def _next_seat_up(session: AsyncSession, initiative: Initiative) -> Seat | None:
     """One leader above whoever holds the initiative now; at the top, the next admin."""
-    path = await scope_path(session, initiative)
+    path = await queries.scope_path(session, initiative)
     ids = [unit.id for unit in path]
     excluded = {initiative.creator_id}
     if initiative.assignee_id is not None:
@@ -580,15 +400,6 @@ async def _next_seat_up(session: AsyncSession, initiative: Initiative) -> Seat |
     if initiative.assigned_unit_id in ids:
         above = path[ids.index(initiative.assigned_unit_id) + 1 :]
     return await _leader_seat(session, above, excluded) or await _admin_seat(session, excluded)
-
-
-async def _led_units(session: AsyncSession, user_id: uuid.UUID) -> set[uuid.UUID]:
-    rows = await session.scalars(
-        select(LeadershipTerm.unit_id).where(
-            LeadershipTerm.user_id == user_id, LeadershipTerm.ended_at.is_(None)
-        )
-    )
-    return set(rows.all())
 
 
 def _position(initiative: Initiative, path: Sequence[Unit]) -> int:
@@ -606,8 +417,8 @@ async def may_reassign(session: AsyncSession, actor: User, initiative: Initiativ
     """Admins, and sitting leaders of a unit above the one that holds the initiative."""
     if actor.is_admin:
         return True
-    path = await scope_path(session, initiative)
-    led = await _led_units(session, actor.id)
+    path = await queries.scope_path(session, initiative)
+    led = await queries.led_unit_ids(session, actor.id)
     position = _position(initiative, path)
     return any(unit.id in led for unit in path[position + 1 :])
 
@@ -617,8 +428,8 @@ async def _seat_of(session: AsyncSession, initiative: Initiative, candidate: Use
     as an admin; never the creator."""
     if candidate.is_deleted or candidate.id == initiative.creator_id:
         return None
-    led = await _led_units(session, candidate.id)
-    for unit in await scope_path(session, initiative):
+    led = await queries.led_unit_ids(session, candidate.id)
+    for unit in await queries.scope_path(session, initiative):
         if unit.id in led:
             return Seat(candidate, unit)
     return Seat(candidate, None) if candidate.is_admin else None
@@ -761,19 +572,17 @@ async def assign(
     Refusals: 404 initiative or member, 403/1004 neither an admin nor a higher leader,
     409/3052 not achieved or assigned, 422/3056 the member may not answer it.
     """
-    initiative = await visible_initiative(session, actor, initiative_id)
+    initiative = await queries.visible_initiative(session, actor, initiative_id)
     if not await may_reassign(session, actor, initiative):
         raise PermissionDenied("Only admins and leaders above its holder may reassign this.")
-    initiative = await get_initiative(session, initiative_id, lock=True)
+    initiative = await queries.get_initiative(session, initiative_id, lock=True)
     if initiative.status not in (InitiativeStatus.ACHIEVED, InitiativeStatus.ASSIGNED):
         raise Conflict(
             "Only an achieved or assigned initiative can be assigned.",
             error=ErrorCode.INITIATIVE_WRONG_STATE,
             details={"status": initiative.status.value},
         )
-    assignee = await session.get(User, assignee_id)
-    if assignee is None or assignee.is_deleted:
-        raise NotFound("No such member.")
+    assignee = await users_service.get_member(session, assignee_id)
     seat = await _seat_of(session, initiative, assignee)
     if seat is None:
         raise ValidationFailed(error=ErrorCode.ASSIGNEE_NOT_ELIGIBLE)
@@ -782,10 +591,10 @@ async def assign(
 
 
 async def _answerable(session: AsyncSession, user: User, initiative_id: uuid.UUID) -> Initiative:
-    initiative = await visible_initiative(session, user, initiative_id)
+    initiative = await queries.visible_initiative(session, user, initiative_id)
     if initiative.assignee_id != user.id:
         raise PermissionDenied("Only the member the initiative is assigned to may answer it.")
-    initiative = await get_initiative(session, initiative_id, lock=True)
+    initiative = await queries.get_initiative(session, initiative_id, lock=True)
     if initiative.status is not InitiativeStatus.ASSIGNED:
         raise Conflict(
             "Only an assigned initiative can be answered.",
@@ -862,27 +671,6 @@ async def reject(
 # --- the hourly sweep -----------------------------------------------------------------------
 
 
-async def _due_ids(session: AsyncSession, now: datetime, batch_size: int) -> list[uuid.UUID]:
-    """Lock and read the ids of one batch: assigned past the deadline, or achieved with no one
-    to answer. Rows another run holds are skipped. The ids are read first and the rows then
-    loaded by id (never ``… WHERE id IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)``, whose
-    subquery PostgreSQL may run more than once)."""
-    rows = await session.scalars(
-        select(Initiative.id)
-        .where(
-            or_(
-                (Initiative.status == InitiativeStatus.ASSIGNED)
-                & (Initiative.answer_due_at <= now),
-                (Initiative.status == InitiativeStatus.ACHIEVED) & Initiative.assignee_id.is_(None),
-            )
-        )
-        .order_by(Initiative.answer_due_at.nulls_first(), Initiative.id)
-        .limit(batch_size)
-        .with_for_update(skip_locked=True)
-    )
-    return list(rows.all())
-
-
 async def sweep_one(session: AsyncSession, settings: Settings, initiative: Initiative) -> bool:
     """Move one due initiative (locked by the caller) one leader up, or give a waiting one its
     first assignee. Returns whether it changed hands."""
@@ -920,16 +708,10 @@ async def answer_deadline_sweep(
     total = 0
     for _ in range(max_batches):
         now = clock.now()
-        ids = await _due_ids(session, now, batch_size)
+        ids = await queries.due_ids(session, now, batch_size)
         moved = 0
         if ids:
-            rows = await session.scalars(
-                select(Initiative)
-                .where(Initiative.id.in_(ids))
-                .order_by(Initiative.id)
-                .execution_options(populate_existing=True)
-            )
-            for initiative in rows.all():
+            for initiative in await queries.initiatives_by_ids(session, ids):
                 if await sweep_one(session, settings, initiative):
                     moved += 1
         await session.commit()
