@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from polis.audit.models import AuditLog
 from polis.config import Settings
-from polis.initiatives import service
+from polis.initiatives import handover, service
 from polis.initiatives.models import InitiativeCategory, InitiativeScope, InitiativeStatus
 from polis.kit import clock
 from polis.notifications.models import NotificationType
@@ -121,7 +121,7 @@ async def test_the_support_that_reaches_the_target_hands_it_to_the_atistavi(
             if message is None:
                 continue
             payload = json.loads(message["data"])
-            if payload["event"] == service.THRESHOLD_EVENT:
+            if payload["event"] == handover.THRESHOLD_EVENT:
                 seen[message["channel"].decode()] = payload["data"]
     await pubsub.unsubscribe()
     await pubsub.aclose()  # type: ignore[no-untyped-call]

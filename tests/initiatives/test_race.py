@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from polis.audit.models import AuditLog
 from polis.config import Settings
-from polis.initiatives import service, tasks
+from polis.initiatives import handover, service, tasks
 from polis.initiatives.models import (
     Initiative,
     InitiativeCategory,
@@ -161,7 +161,7 @@ async def test_twenty_supports_for_the_last_missing_one_make_exactly_one_transit
             )
     events = 0
     while message := await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5):
-        events += json.loads(message["data"])["event"] == service.THRESHOLD_EVENT
+        events += json.loads(message["data"])["event"] == handover.THRESHOLD_EVENT
     await pubsub.aclose()  # type: ignore[no-untyped-call]
     assert events == 1
 

@@ -9,29 +9,24 @@ refused with 409/3052. ``current_support`` is recounted from the rows under the 
 it always equals the number of supports. The unique (initiative, member) constraint backs the
 once-per-member rule.
 
-Who answers: the sitting leader of the scope's unit; when that seat is empty (or held by the
-creator), the next leader up the scope unit's chain; with no leader at all, an admin (the
-longest-standing one). A national initiative goes to an admin: the nation has no single leader
-(the satatbiro is a council). Past the answer deadline it moves one leader up the same way; at
-the top (an admin holds it) it moves to the next admin, or stays with a fresh deadline when
-there is no other.
+Who answers, and how an initiative is handed over (the threshold, by hand, the sweep), is in
+handover.py; the reads are in queries.py.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from polis.audit.service import record
+from polis.audit.transitions import Tell, transition
 from polis.config import Settings
-from polis.initiatives import queries
+from polis.initiatives import handover, queries
 from polis.initiatives.models import (
     Initiative,
     InitiativeCategory,
@@ -48,16 +43,11 @@ from polis.kit.errors import (
     PermissionDenied,
     ValidationFailed,
 )
-from polis.kit.events import publish_event
 from polis.notifications.models import NotificationType
-from polis.notifications.service import notify
-from polis.realtime.schemas import user_channel
 from polis.units.models import Unit
-from polis.units.queries import leaders_of
 from polis.users import service as users_service
 from polis.users.models import User
 
-THRESHOLD_EVENT = "initiative.support_threshold_reached"
 # The sweep's bounds per run: what is left waits for the next hourly run.
 SWEEP_BATCH_SIZE = 200
 SWEEP_MAX_BATCHES = 20
@@ -156,8 +146,9 @@ async def create_initiative(
         published_at=None if draft else now,
     )
     session.add(initiative)
+    # Flushed first: the audit record names the new row's id.
     await session.flush()
-    await record(
+    await transition(
         session,
         action="initiatives.created",
         entity_type="initiative",
@@ -221,8 +212,7 @@ async def update_initiative(
             new[name] = value
             setattr(initiative, name, value)
     if new:
-        await session.flush()
-        await record(
+        await transition(
             session,
             action="initiatives.updated",
             entity_type="initiative",
@@ -250,8 +240,7 @@ async def publish(session: AsyncSession, user: User, initiative_id: uuid.UUID) -
     await _check_in_scope(session, user, initiative.scope_type, initiative.scope_id)
     initiative.status = InitiativeStatus.ACTIVE
     initiative.published_at = clock.now()
-    await session.flush()
-    await record(
+    await transition(
         session,
         action="initiatives.published",
         entity_type="initiative",
@@ -315,7 +304,7 @@ async def support(
         initiative.first_supported_at = clock.now()
     await _recount(session, initiative)
     if initiative.current_support >= initiative.target_support:
-        await _achieve(session, settings, initiative)
+        await handover.achieve(session, settings, initiative)
     return initiative
 
 
@@ -343,222 +332,6 @@ async def withdraw(session: AsyncSession, user: User, initiative_id: uuid.UUID) 
 # --- who answers ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Seat:
-    """Who answers an initiative: the leader of ``unit``, or an admin (``unit`` is None)."""
-
-    user: User
-    unit: Unit | None
-
-
-async def _leader_seat(
-    session: AsyncSession, candidates: Sequence[Unit], excluded: set[uuid.UUID]
-) -> Seat | None:
-    leaders = await leaders_of(session, [unit.id for unit in candidates])
-    for unit in candidates:
-        found = leaders.get(unit.id)
-        if found is not None:
-            leader, _ = found
-            if leader.id not in excluded and not leader.is_deleted:
-                return Seat(leader, unit)
-    return None
-
-
-async def _admin_seat(
-    session: AsyncSession, excluded: set[uuid.UUID], after: uuid.UUID | None = None
-) -> Seat | None:
-    """The first admin not ``excluded``; with ``after``, the next one after that admin in the
-    same order (wrapping round), so the top of the chain rotates among the admins."""
-    admins = [admin for admin in await queries.admins(session) if admin.id not in excluded]
-    if after is not None:
-        order = await queries.admins(session)
-        ids = [admin.id for admin in order]
-        if after in ids:
-            start = ids.index(after) + 1
-            rotated = order[start:] + order[:start]
-            admins = [admin for admin in rotated if admin.id not in excluded]
-    return Seat(admins[0], None) if admins else None
-
-
-async def _first_seat(session: AsyncSession, initiative: Initiative) -> Seat | None:
-    excluded = {initiative.creator_id}
-    path = await queries.scope_path(session, initiative)
-    return await _leader_seat(session, path, excluded) or await _admin_seat(session, excluded)
-
-
-async def _next_seat_up(session: AsyncSession, initiative: Initiative) -> Seat | None:
-    """One leader above whoever holds the initiative now; at the top, the next admin."""
-    path = await queries.scope_path(session, initiative)
-    ids = [unit.id for unit in path]
-    excluded = {initiative.creator_id}
-    if initiative.assignee_id is not None:
-        excluded.add(initiative.assignee_id)
-    if initiative.assignee_id is not None and initiative.assigned_unit_id is None:
-        # An admin holds it: the top of the chain.
-        return await _admin_seat(session, {initiative.creator_id}, after=initiative.assignee_id)
-    above = path
-    if initiative.assigned_unit_id in ids:
-        above = path[ids.index(initiative.assigned_unit_id) + 1 :]
-    return await _leader_seat(session, above, excluded) or await _admin_seat(session, excluded)
-
-
-def _position(initiative: Initiative, path: Sequence[Unit]) -> int:
-    """The index in ``path`` of the unit that holds the initiative (-1: nobody yet;
-    ``len(path)``: an admin holds it)."""
-    ids = [unit.id for unit in path]
-    if initiative.assigned_unit_id in ids:
-        return ids.index(initiative.assigned_unit_id)
-    if initiative.assignee_id is not None and initiative.assigned_unit_id is None:
-        return len(path)
-    return -1
-
-
-async def may_reassign(session: AsyncSession, actor: User, initiative: Initiative) -> bool:
-    """Admins, and sitting leaders of a unit above the one that holds the initiative."""
-    if actor.is_admin:
-        return True
-    path = await queries.scope_path(session, initiative)
-    led = await queries.led_unit_ids(session, actor.id)
-    position = _position(initiative, path)
-    return any(unit.id in led for unit in path[position + 1 :])
-
-
-async def _seat_of(session: AsyncSession, initiative: Initiative, candidate: User) -> Seat | None:
-    """Where ``candidate`` could answer: the lowest unit of the scope's chain they lead, else
-    as an admin; never the creator."""
-    if candidate.is_deleted or candidate.id == initiative.creator_id:
-        return None
-    led = await queries.led_unit_ids(session, candidate.id)
-    for unit in await queries.scope_path(session, initiative):
-        if unit.id in led:
-            return Seat(candidate, unit)
-    return Seat(candidate, None) if candidate.is_admin else None
-
-
-# --- transitions ----------------------------------------------------------------------------
-
-
-def _threshold_event(initiative: Initiative) -> dict[str, Any]:
-    return {
-        "initiative_id": str(initiative.id),
-        "title": initiative.title,
-        "scope_type": initiative.scope_type.value,
-        "scope_id": str(initiative.scope_id) if initiative.scope_id else None,
-        "target_support": initiative.target_support,
-        "current_support": initiative.current_support,
-        "status": initiative.status.value,
-        "assignee_id": str(initiative.assignee_id) if initiative.assignee_id else None,
-        "answer_due_at": initiative.answer_due_at.isoformat() if initiative.answer_due_at else None,
-    }
-
-
-async def _achieve(session: AsyncSession, settings: Settings, initiative: Initiative) -> None:
-    """The target is reached (the row is locked): ``achieved``, then at once ``assigned`` to
-    whoever answers. With nobody to take it, it stays ``achieved`` and the hourly sweep tries
-    again."""
-    initiative.status = InitiativeStatus.ACHIEVED
-    initiative.achieved_at = clock.now()
-    await session.flush()
-    await record(
-        session,
-        action="initiatives.achieved",
-        entity_type="initiative",
-        entity_id=initiative.id,
-        old={"status": InitiativeStatus.ACTIVE},
-        new={"status": initiative.status, "current_support": initiative.current_support},
-    )
-    await notify(
-        session,
-        initiative.creator_id,
-        NotificationType.INITIATIVE_SUPPORTED_THRESHOLD,
-        {
-            "title": initiative.title,
-            "target": initiative.target_support,
-            "initiative_id": initiative.id,
-        },
-        dedupe_key=f"initiative:{initiative.id}:threshold",
-    )
-    seat = await _first_seat(session, initiative)
-    if seat is not None:
-        await _hand_over(session, settings, initiative, seat, actor_id=None, reason="threshold")
-    data = _threshold_event(initiative)
-    for user_id in dict.fromkeys(
-        uid for uid in (initiative.creator_id, initiative.assignee_id) if uid is not None
-    ):
-        publish_event(session, user_channel(user_id), THRESHOLD_EVENT, data)
-
-
-async def _hand_over(
-    session: AsyncSession,
-    settings: Settings,
-    initiative: Initiative,
-    seat: Seat,
-    *,
-    actor_id: uuid.UUID | None,
-    reason: str,
-) -> None:
-    """Give the (locked) initiative to ``seat`` with a fresh answer deadline, and tell the new
-    holder, and on a reassignment the creator and the previous holder."""
-    previous = initiative.assignee_id
-    old = {
-        "status": initiative.status,
-        "assignee_id": previous,
-        "assigned_unit_id": initiative.assigned_unit_id,
-        "answer_due_at": initiative.answer_due_at,
-    }
-    now = clock.now()
-    first = previous is None and initiative.assigned_at is None
-    initiative.status = InitiativeStatus.ASSIGNED
-    initiative.assignee_id = seat.user.id
-    initiative.assigned_unit_id = seat.unit.id if seat.unit else None
-    initiative.assigned_level = seat.unit.level if seat.unit else None
-    initiative.assigned_at = now
-    initiative.answer_due_at = now + timedelta(days=settings.initiative_answer_days)
-    if not first:
-        initiative.reassign_count += 1
-    await session.flush()
-    step = initiative.reassign_count
-    await notify(
-        session,
-        seat.user.id,
-        NotificationType.INITIATIVE_ASSIGNED,
-        {
-            "title": initiative.title,
-            "due_date": initiative.answer_due_at.date().isoformat(),
-            "initiative_id": initiative.id,
-        },
-        dedupe_key=f"initiative:{initiative.id}:assigned:{step}",
-    )
-    if not first:
-        for user_id in dict.fromkeys(
-            uid for uid in (initiative.creator_id, previous) if uid not in (None, seat.user.id)
-        ):
-            assert user_id is not None
-            await notify(
-                session,
-                user_id,
-                NotificationType.INITIATIVE_REASSIGNED,
-                {"title": initiative.title, "initiative_id": initiative.id},
-                dedupe_key=f"initiative:{initiative.id}:reassigned:{step}",
-            )
-    await record(
-        session,
-        action="initiatives.assigned" if first else "initiatives.reassigned",
-        entity_type="initiative",
-        entity_id=initiative.id,
-        actor_id=actor_id,
-        old=old,
-        new={
-            "status": initiative.status,
-            "assignee_id": initiative.assignee_id,
-            "assigned_unit_id": initiative.assigned_unit_id,
-            "assigned_level": initiative.assigned_level,
-            "answer_due_at": initiative.answer_due_at,
-            "reason": reason,
-        },
-    )
-
-
 async def assign(
     session: AsyncSession,
     settings: Settings,
@@ -573,7 +346,7 @@ async def assign(
     409/3052 not achieved or assigned, 422/3056 the member may not answer it.
     """
     initiative = await queries.visible_initiative(session, actor, initiative_id)
-    if not await may_reassign(session, actor, initiative):
+    if not await handover.may_reassign(session, actor, initiative):
         raise PermissionDenied("Only admins and leaders above its holder may reassign this.")
     initiative = await queries.get_initiative(session, initiative_id, lock=True)
     if initiative.status not in (InitiativeStatus.ACHIEVED, InitiativeStatus.ASSIGNED):
@@ -583,10 +356,12 @@ async def assign(
             details={"status": initiative.status.value},
         )
     assignee = await users_service.get_member(session, assignee_id)
-    seat = await _seat_of(session, initiative, assignee)
+    seat = await handover.seat_of(session, initiative, assignee)
     if seat is None:
         raise ValidationFailed(error=ErrorCode.ASSIGNEE_NOT_ELIGIBLE)
-    await _hand_over(session, settings, initiative, seat, actor_id=actor.id, reason="by_hand")
+    await handover.hand_over(
+        session, settings, initiative, seat, actor_id=actor.id, reason="by_hand"
+    )
     return initiative
 
 
@@ -617,15 +392,7 @@ async def complete(
     initiative.status = InitiativeStatus.COMPLETED
     initiative.outcome = outcome
     initiative.answered_at = clock.now()
-    await session.flush()
-    await notify(
-        session,
-        initiative.creator_id,
-        NotificationType.INITIATIVE_COMPLETED,
-        {"title": initiative.title, "initiative_id": initiative.id},
-        dedupe_key=f"initiative:{initiative.id}:completed",
-    )
-    await record(
+    await transition(
         session,
         action="initiatives.completed",
         entity_type="initiative",
@@ -633,6 +400,14 @@ async def complete(
         actor_id=user.id,
         old={"status": InitiativeStatus.ASSIGNED},
         new={"status": initiative.status},
+        tell=[
+            Tell(
+                NotificationType.INITIATIVE_COMPLETED,
+                [initiative.creator_id],
+                dedupe_key=f"initiative:{initiative.id}:completed",
+                params={"title": initiative.title, "initiative_id": initiative.id},
+            )
+        ],
     )
     return initiative
 
@@ -648,15 +423,7 @@ async def reject(
     initiative.status = InitiativeStatus.REJECTED
     initiative.reject_reason = reason
     initiative.answered_at = clock.now()
-    await session.flush()
-    await notify(
-        session,
-        initiative.creator_id,
-        NotificationType.INITIATIVE_REJECTED,
-        {"title": initiative.title, "reason": reason, "initiative_id": initiative.id},
-        dedupe_key=f"initiative:{initiative.id}:rejected",
-    )
-    await record(
+    await transition(
         session,
         action="initiatives.rejected",
         entity_type="initiative",
@@ -664,33 +431,23 @@ async def reject(
         actor_id=user.id,
         old={"status": InitiativeStatus.ASSIGNED},
         new={"status": initiative.status, "reason": reason},
+        tell=[
+            Tell(
+                NotificationType.INITIATIVE_REJECTED,
+                [initiative.creator_id],
+                dedupe_key=f"initiative:{initiative.id}:rejected",
+                params={
+                    "title": initiative.title,
+                    "reason": reason,
+                    "initiative_id": initiative.id,
+                },
+            )
+        ],
     )
     return initiative
 
 
 # --- the hourly sweep -----------------------------------------------------------------------
-
-
-async def sweep_one(session: AsyncSession, settings: Settings, initiative: Initiative) -> bool:
-    """Move one due initiative (locked by the caller) one leader up, or give a waiting one its
-    first assignee. Returns whether it changed hands."""
-    if initiative.status is InitiativeStatus.ACHIEVED:
-        seat = await _first_seat(session, initiative)
-        if seat is None:
-            return False
-        await _hand_over(session, settings, initiative, seat, actor_id=None, reason="waiting")
-        return True
-    seat = await _next_seat_up(session, initiative)
-    if seat is None:
-        # Nobody above and no other admin: it stays, with a fresh deadline and a reminder, so
-        # the sweep does not find it again every hour.
-        holder = await session.get(User, initiative.assignee_id) if initiative.assignee_id else None
-        if holder is None:
-            return False
-        unit_id = initiative.assigned_unit_id
-        seat = Seat(holder, await session.get(Unit, unit_id) if unit_id else None)
-    await _hand_over(session, settings, initiative, seat, actor_id=None, reason="deadline")
-    return True
 
 
 async def answer_deadline_sweep(
@@ -712,7 +469,7 @@ async def answer_deadline_sweep(
         moved = 0
         if ids:
             for initiative in await queries.initiatives_by_ids(session, ids):
-                if await sweep_one(session, settings, initiative):
+                if await handover.sweep_one(session, settings, initiative):
                     moved += 1
         await session.commit()
         if after_commit is not None:
