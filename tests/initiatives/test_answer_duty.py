@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from polis.audit.models import AuditLog
 from polis.config import Settings
-from polis.initiatives import handover, service
+from polis.initiatives import handover, service, tasks
 from polis.initiatives.models import InitiativeCategory, InitiativeScope, InitiativeStatus
 from polis.kit import clock
 from polis.notifications.models import NotificationType
@@ -183,7 +183,7 @@ async def test_with_no_leader_it_goes_to_an_admin_and_with_none_it_waits_for_the
     assert await notified(db_session, ids[9], THRESHOLD) == 1
 
     admin = await make_admin(db_session, t.members[4][9])
-    swept = await service.answer_deadline_sweep(db_session, settings)
+    swept = await tasks.answer_deadline_sweep(db_session, settings)
 
     assert swept == 1
     row = await stored(db_session, first)
@@ -398,10 +398,10 @@ async def test_past_the_deadline_it_moves_one_leader_up_and_at_the_top_among_adm
 
     # Not yet due: nothing moves.
     clock.advance(timedelta(days=14) - timedelta(seconds=1))
-    assert await service.answer_deadline_sweep(db_session, settings) == 0
+    assert await tasks.answer_deadline_sweep(db_session, settings) == 0
     # Due: the ormotsdaatistavi, with a fresh deadline.
     moment = clock.advance(timedelta(seconds=1))
-    assert await service.answer_deadline_sweep(db_session, settings) == 1
+    assert await tasks.answer_deadline_sweep(db_session, settings) == 1
     row = await stored(db_session, initiative_id)
     assert (row.assignee_id, row.assigned_level, row.answer_due_at, row.reassign_count) == (
         t.ormo_leader(0),
@@ -413,7 +413,7 @@ async def test_past_the_deadline_it_moves_one_leader_up_and_at_the_top_among_adm
     assert await notified(db_session, creator, REASSIGNED) == 1
     assert await notified(db_session, atistavi, REASSIGNED) == 1
     # Idempotent: a second run at the same moment finds nothing.
-    assert await service.answer_deadline_sweep(db_session, settings) == 0
+    assert await tasks.answer_deadline_sweep(db_session, settings) == 0
     # Then the asistavi, then (no leader above) the longest-standing admin, then the next one.
     expected = [
         (t.aseuli_leader, UnitLevel.ASEULI),
@@ -423,7 +423,7 @@ async def test_past_the_deadline_it_moves_one_leader_up_and_at_the_top_among_adm
     ]
     for assignee, level in expected:
         clock.advance(timedelta(days=14))
-        assert await service.answer_deadline_sweep(db_session, settings) == 1
+        assert await tasks.answer_deadline_sweep(db_session, settings) == 1
         row = await stored(db_session, initiative_id)
         assert (row.assignee_id, row.assigned_level) == (assignee, level)
     assert row.reassign_count == 5
@@ -466,7 +466,7 @@ async def test_at_the_top_with_a_single_admin_it_stays_with_a_fresh_deadline(
     await _support_all(client, settings, str(initiative.id), members[1:4])
 
     moment = clock.advance(timedelta(days=15))
-    assert await service.answer_deadline_sweep(db_session, settings) == 1
+    assert await tasks.answer_deadline_sweep(db_session, settings) == 1
 
     row = await stored(db_session, initiative.id)
     assert (row.assignee_id, row.answer_due_at, row.reassign_count) == (
@@ -491,12 +491,8 @@ async def test_the_sweep_works_in_bounded_batches(
     clock.advance(timedelta(days=15))
 
     # Two rows a batch, one batch a run: the third waits for the next run.
-    assert (
-        await service.answer_deadline_sweep(db_session, settings, batch_size=2, max_batches=1) == 2
-    )
-    assert (
-        await service.answer_deadline_sweep(db_session, settings, batch_size=2, max_batches=1) == 1
-    )
-    assert await service.answer_deadline_sweep(db_session, settings, batch_size=2) == 0
+    assert await tasks.answer_deadline_sweep(db_session, settings, batch_size=2, max_batches=1) == 2
+    assert await tasks.answer_deadline_sweep(db_session, settings, batch_size=2, max_batches=1) == 1
+    assert await tasks.answer_deadline_sweep(db_session, settings, batch_size=2) == 0
     for initiative_id in ids:
         assert (await stored(db_session, initiative_id)).assignee_id == t.ormo_leader(0)

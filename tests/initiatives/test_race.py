@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from polis.audit.models import AuditLog
 from polis.config import Settings
-from polis.initiatives import handover, service, tasks
+from polis.initiatives import handover, tasks
 from polis.initiatives.models import (
     Initiative,
     InitiativeCategory,
@@ -200,7 +200,7 @@ async def test_two_sweeps_at_once_move_each_initiative_exactly_once(
 
     async def run() -> int:
         async with maker() as session:
-            return await service.answer_deadline_sweep(session, settings, batch_size=4)
+            return await tasks.answer_deadline_sweep(session, settings, batch_size=4)
 
     moved = await asyncio.gather(run(), run())
 
@@ -228,7 +228,7 @@ async def test_two_sweeps_at_once_move_each_initiative_exactly_once(
             == count
         )
         # Run again: nothing is due any more.
-        assert await service.answer_deadline_sweep(session, settings) == 0
+        assert await tasks.answer_deadline_sweep(session, settings) == 0
 
 
 async def test_the_hourly_task_runs_the_sweep_on_its_own_engine_and_is_scheduled(

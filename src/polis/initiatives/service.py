@@ -16,7 +16,6 @@ handover.py; the reads are in queries.py.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,11 +46,6 @@ from polis.notifications.models import NotificationType
 from polis.units.models import Unit
 from polis.users import service as users_service
 from polis.users.models import User
-
-# The sweep's bounds per run: what is left waits for the next hourly run.
-SWEEP_BATCH_SIZE = 200
-SWEEP_MAX_BATCHES = 20
-
 
 # --- scope --------------------------------------------------------------------------------
 
@@ -445,38 +439,3 @@ async def reject(
         ],
     )
     return initiative
-
-
-# --- the hourly sweep -----------------------------------------------------------------------
-
-
-async def answer_deadline_sweep(
-    session: AsyncSession,
-    settings: Settings,
-    *,
-    batch_size: int = SWEEP_BATCH_SIZE,
-    max_batches: int = SWEEP_MAX_BATCHES,
-    after_commit: Callable[[AsyncSession], Awaitable[None]] | None = None,
-) -> int:
-    """Move every initiative past its answer deadline one leader up (the system as actor),
-    and assign those that reached their target while nobody could take them. Commits after
-    each batch (then calls ``after_commit``, which sends the buffered events). Idempotent: a
-    moved initiative has a fresh deadline; safe with two runs at once (SKIP LOCKED)."""
-    total = 0
-    for _ in range(max_batches):
-        now = clock.now()
-        ids = await queries.due_ids(session, now, batch_size)
-        moved = 0
-        if ids:
-            for initiative in await queries.initiatives_by_ids(session, ids):
-                if await handover.sweep_one(session, settings, initiative):
-                    moved += 1
-        await session.commit()
-        if after_commit is not None:
-            await after_commit(session)
-        total += moved
-        # A short batch is the last; a batch where nothing could move (achieved initiatives
-        # with nobody to take them) would only be read again.
-        if len(ids) < batch_size or moved == 0:
-            break
-    return total
