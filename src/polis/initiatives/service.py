@@ -47,7 +47,7 @@ from polis.units.models import Unit
 from polis.users import service as users_service
 from polis.users.models import User
 
-# --- scope --------------------------------------------------------------------------------
+# --- scope ----------------------------------------------------------------------------------
 
 
 def minimum_target(settings: Settings, scope: InitiativeScope) -> int:
@@ -323,7 +323,7 @@ async def withdraw(session: AsyncSession, user: User, initiative_id: uuid.UUID) 
     return initiative
 
 
-# --- who answers ----------------------------------------------------------------------------
+# --- assigning and answering ----------------------------------------------------------------
 
 
 async def assign(
