@@ -93,3 +93,43 @@ def test_bootstrap_admin_phones_are_comma_separated(
     monkeypatch.setenv("POLIS_BOOTSTRAP_ADMIN_PHONES", "+995500000001, +995500000002")
     settings = Settings(data_dir=tmp_path, _env_file=None)
     assert settings.bootstrap_admin_phones == ["+995500000001", "+995500000002"]
+
+
+def test_smtp_tls_defaults_to_starttls_with_the_system_trust_store(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, _env_file=None)
+    assert settings.smtp_tls == "starttls"
+    assert settings.smtp_ca_file is None
+
+
+@pytest.mark.parametrize("value", ["starttls", "implicit", "none"])
+def test_smtp_tls_reads_its_three_modes(
+    value: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POLIS_SMTP_TLS", value)
+    monkeypatch.setenv("POLIS_SMTP_CA_FILE", str(tmp_path / "ca.pem"))
+    settings = Settings(data_dir=tmp_path, _env_file=None)
+    assert settings.smtp_tls == value
+    assert settings.smtp_ca_file == tmp_path / "ca.pem"
+
+
+@pytest.mark.parametrize("value", ["ssl", "true", "STARTTLS", ""])
+def test_smtp_tls_refuses_other_values(
+    value: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POLIS_SMTP_TLS", value)
+    with pytest.raises(ValidationError, match="smtp_tls"):
+        Settings(data_dir=tmp_path, _env_file=None)
+
+
+def test_production_refuses_smtp_credentials_in_clear() -> None:
+    with pytest.raises(ValidationError) as caught:
+        _production(smtp_tls="none", smtp_username="polis", smtp_password="p")
+    assert "POLIS_SMTP_TLS=none with POLIS_SMTP_USERNAME" in str(caught.value)
+    # In clear without a login (a relay on the same host), or a login over TLS: accepted.
+    assert _production(smtp_tls="none").smtp_tls == "none"
+    assert _production(smtp_tls="implicit", smtp_username="polis").smtp_tls == "implicit"
+
+
+def test_outside_production_smtp_credentials_may_go_in_clear(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, smtp_tls="none", smtp_username="polis", _env_file=None)
+    assert settings.smtp_tls == "none"

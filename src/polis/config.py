@@ -20,6 +20,8 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 Environment = Literal["development", "test", "production"]
+# How the SMTP connection is encrypted: STARTTLS (port 587), implicit TLS (port 465) or not.
+SmtpTls = Literal["starttls", "implicit", "none"]
 
 SECRETS_FILE = "secrets.json"
 MIN_SECRET_LENGTH = 32
@@ -168,7 +170,9 @@ class Settings(BaseSettings):
     smtp_port: int = 587
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
-    smtp_starttls: bool = True
+    smtp_tls: SmtpTls = "starttls"
+    # A CA bundle (PEM) to verify the SMTP server against instead of the system store.
+    smtp_ca_file: Path | None = None
     smtp_from: str = "Digital Polis <noreply@polis.ge>"
     smtp_timeout_seconds: float = 10.0
 
@@ -249,6 +253,10 @@ class Settings(BaseSettings):
             problems.append("POLIS_REDIS_URL is required in production")
         if self.sms_provider == "outbox":
             problems.append("POLIS_SMS_PROVIDER=outbox is for development only")
+        if self.smtp_tls == "none" and self.smtp_username:
+            problems.append(
+                "POLIS_SMTP_TLS=none with POLIS_SMTP_USERNAME would send the SMTP password in clear"
+            )
         if problems:
             raise ValueError("refusing to start in production: " + "; ".join(problems))
 

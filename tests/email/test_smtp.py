@@ -47,7 +47,7 @@ def _sender(server: SmtpServer, **options: object) -> SmtpEmailSender:
         server.host,
         server.port,
         "Polis <noreply@polis.test>",
-        starttls=False,
+        tls="none",
         **options,  # type: ignore[arg-type]
     )
 
@@ -88,7 +88,7 @@ def test_a_refused_recipient_is_permanent_and_a_deferred_one_retryable(smtp: Smt
 
 
 def test_an_unreachable_server_is_retryable() -> None:
-    sender = SmtpEmailSender("127.0.0.1", 9, "p@polis.test", starttls=False, timeout_seconds=2)
+    sender = SmtpEmailSender("127.0.0.1", 9, "p@polis.test", tls="none", timeout_seconds=2)
     with pytest.raises(EmailDeliveryError, match="unreachable"):
         sender.send(TO, SUBJECT, BODY)
 
@@ -112,7 +112,7 @@ def email_worker(
         POLIS_EMAIL_PROVIDER="smtp",
         POLIS_SMTP_HOST=smtp_server.host,
         POLIS_SMTP_PORT=str(smtp_server.port),
-        POLIS_SMTP_STARTTLS="false",
+        POLIS_SMTP_TLS="none",
         POLIS_SMTP_FROM="Polis <noreply@polis.test>",
         POLIS_DELIVERY_BACKOFF_BASE_SECONDS="0.2",
         POLIS_LOG_LEVEL="INFO",

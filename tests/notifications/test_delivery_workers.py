@@ -86,7 +86,7 @@ def worker_env(
         POLIS_EMAIL_PROVIDER="smtp",
         POLIS_SMTP_HOST=smtp.host,
         POLIS_SMTP_PORT=str(smtp.port),
-        POLIS_SMTP_STARTTLS="false",
+        POLIS_SMTP_TLS="none",
         POLIS_SMTP_FROM="Polis <noreply@polis.test>",
         POLIS_LOG_LEVEL="INFO",
         **FAST,

@@ -3,7 +3,7 @@
 Senders are synchronous (stdlib ``smtplib``): they run inside Celery tasks. ``send`` returns once
 the server accepted the message and raises otherwise: :class:`EmailRejected` when the server
 refuses the recipient for good (5xx on RCPT), :class:`EmailDeliveryError` for anything that
-may pass (connection, 4xx, timeouts). No error message carries the address or the text.
+may pass (connection, TLS, 4xx, timeouts). No error message carries the address or the text.
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ import smtplib
 import ssl
 from email.message import EmailMessage
 from email.utils import make_msgid
+from pathlib import Path
 from typing import Protocol
 
-from polis.config import Settings
+from polis.config import Settings, SmtpTls
 from polis.kit.logging import get_logger
 
 log = get_logger(__name__)
@@ -58,9 +59,17 @@ class LogEmailSender:
         log.info("email.logged", message_id=message_id, subject_length=len(subject))
 
 
+def tls_context(ca_file: Path | None = None) -> ssl.SSLContext:
+    """A client context that verifies the server's certificate and its name: against
+    ``ca_file`` (PEM) when given, else the system's trust store."""
+    return ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+
+
 class SmtpEmailSender:
-    """Plain SMTP with optional STARTTLS and login; one connection per message (a worker sends
-    few, and a pooled connection would outlive the server's idle timeout)."""
+    """SMTP with STARTTLS (``tls="starttls"``, port 587), implicit TLS (``"implicit"``, port
+    465) or none, and an optional login; one connection per message (a worker sends few, and a
+    pooled connection would outlive the server's idle timeout). ``context`` verifies the
+    server (default: :func:`tls_context`, the system's trust store)."""
 
     def __init__(
         self,
@@ -70,7 +79,8 @@ class SmtpEmailSender:
         *,
         username: str | None = None,
         password: str | None = None,
-        starttls: bool = True,
+        tls: SmtpTls = "starttls",
+        context: ssl.SSLContext | None = None,
         timeout_seconds: float = 10.0,
     ) -> None:
         self._host = host
@@ -78,16 +88,32 @@ class SmtpEmailSender:
         self._sender = sender
         self._username = username
         self._password = password
-        self._starttls = starttls
+        self._tls = tls
+        self._context = context if context is not None or tls == "none" else tls_context()
         self._timeout = timeout_seconds
+
+    def _connect(self) -> smtplib.SMTP:
+        if self._tls == "implicit":
+            return smtplib.SMTP_SSL(
+                self._host, self._port, timeout=self._timeout, context=self._context
+            )
+        smtp = smtplib.SMTP(self._host, self._port, timeout=self._timeout)
+        if self._tls == "starttls":
+            try:
+                smtp.starttls(context=self._context)
+            except smtplib.SMTPNotSupportedError:
+                smtp.close()
+                raise EmailDeliveryError("SMTP server does not offer STARTTLS") from None
+            except BaseException:
+                smtp.close()
+                raise
+        return smtp
 
     def send(self, to: str, subject: str, body: str, *, message_id: str | None = None) -> None:
         """Hand the message to the SMTP server; raise unless it accepted it."""
         message = build_message(self._sender, to, subject, body, message_id)
         try:
-            with smtplib.SMTP(self._host, self._port, timeout=self._timeout) as smtp:
-                if self._starttls:
-                    smtp.starttls(context=ssl.create_default_context())
+            with self._connect() as smtp:
                 if self._username:
                     smtp.login(self._username, self._password or "")
                 smtp.send_message(message)
@@ -98,6 +124,13 @@ class SmtpEmailSender:
             raise EmailDeliveryError(f"SMTP deferred the recipient ({codes[0]})") from None
         except smtplib.SMTPResponseException as exc:
             raise EmailDeliveryError(f"SMTP answered {exc.smtp_code}") from None
+        except ssl.SSLCertVerificationError as exc:
+            raise EmailDeliveryError(
+                f"SMTP TLS certificate not trusted ({exc.verify_message})"
+            ) from None
+        except ssl.SSLError as exc:
+            reason = exc.reason or type(exc).__name__
+            raise EmailDeliveryError(f"SMTP TLS failed ({reason})") from None
         except (smtplib.SMTPException, OSError) as exc:
             raise EmailDeliveryError(f"SMTP unreachable ({type(exc).__name__})") from None
 
@@ -113,7 +146,8 @@ def email_sender(settings: Settings) -> EmailSender:
             password=(
                 settings.smtp_password.get_secret_value() if settings.smtp_password else None
             ),
-            starttls=settings.smtp_starttls,
+            tls=settings.smtp_tls,
+            context=None if settings.smtp_tls == "none" else tls_context(settings.smtp_ca_file),
             timeout_seconds=settings.smtp_timeout_seconds,
         )
     return LogEmailSender()
