@@ -16,9 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from polis.audit import service as audit
 from polis.auth import tokens
-from polis.auth.deps import REVOKED_SESSION_KEY
 from polis.auth.models import AuthSession, Device, RefreshToken, UserDevice
 from polis.auth.schemas import DeviceFingerprintIn
+from polis.auth.tokens import REVOKED_SESSION_KEY
 from polis.config import Settings
 from polis.kit import clock
 from polis.kit.crypto import protector
