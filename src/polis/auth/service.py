@@ -19,6 +19,7 @@ from polis.auth.tokens import REVOKED_SESSION_KEY
 from polis.config import Settings
 from polis.kit import clock
 from polis.kit.crypto import protector
+from polis.kit.db import get_or_404
 from polis.kit.errors import AuthError, ErrorCode, NotFound, PermissionDenied
 from polis.kit.phone import normalize_phone
 from polis.notifications import service as notifications
@@ -27,6 +28,8 @@ from polis.sms.service import queue_sms
 from polis.units import queries as unit_queries
 from polis.users import service as users
 from polis.users.models import Language, User
+
+NO_DEVICE = "No such device."
 
 _SMS_TEXT = {
     Language.KA: "Polis: თქვენი კოდია {code}. მოქმედებს {minutes} წუთი. არავის გაუზიაროთ.",
@@ -385,9 +388,7 @@ async def block_device(
     reason: str,
 ) -> Device:
     """Block a device: no account can log in from it, and its live sessions end."""
-    device = await session.get(Device, device_id)
-    if device is None:
-        raise NotFound("No such device.")
+    device = await get_or_404(session, Device, device_id, missing=NO_DEVICE)
     device.blocked_at = clock.now()
     device.blocked_reason = reason
     live = await session.scalars(
@@ -410,9 +411,7 @@ async def block_device(
 
 async def unblock_device(session: AsyncSession, admin: User, device_id: uuid.UUID) -> Device:
     """Lift a device block."""
-    device = await session.get(Device, device_id)
-    if device is None:
-        raise NotFound("No such device.")
+    device = await get_or_404(session, Device, device_id, missing=NO_DEVICE)
     device.blocked_at = None
     device.blocked_reason = None
     await audit.record(

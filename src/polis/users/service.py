@@ -17,6 +17,7 @@ from polis.config import Settings
 from polis.ged.adapter import GedDatabase, normalize_ged_number
 from polis.kit import clock
 from polis.kit.crypto import DataProtector, protector
+from polis.kit.db import get_or_404
 from polis.kit.errors import (
     BusinessRuleViolation,
     Conflict,
@@ -34,6 +35,8 @@ from polis.units.models import Unit, UnitMembership
 from polis.users.models import Language, MemberStatus, User, UserRole
 
 log = get_logger(__name__)
+
+NO_MEMBER = "No such member."
 
 
 def phone_protector(settings: Settings) -> DataProtector:
@@ -302,9 +305,13 @@ async def _home_territory(session: AsyncSession, form: Onboarding) -> Territory 
             error=ErrorCode.MISSING_FIELD,
             details={"field": "territory_id"},
         )
-    territory = await session.get(Territory, form.territory_id)
-    if territory is None:
-        raise NotFound("No such territory.", details={"field": "territory_id"})
+    territory = await get_or_404(
+        session,
+        Territory,
+        form.territory_id,
+        missing="No such territory.",
+        details={"field": "territory_id"},
+    )
     if territory.type is not TerritoryType.ELECTORAL_DISTRICT:
         raise BusinessRuleViolation(
             "Members live in an electoral district, not a region or municipality.",
@@ -358,9 +365,9 @@ async def people(session: AsyncSession, ids: Iterable[uuid.UUID | None]) -> dict
 
 async def get_member(session: AsyncSession, user_id: uuid.UUID) -> User:
     """A member by id; deleted (anonymised) accounts are 404 like unknown ones."""
-    user = await session.get(User, user_id)
-    if user is None or user.is_deleted:
-        raise NotFound("No such member.")
+    user = await get_or_404(session, User, user_id, missing=NO_MEMBER)
+    if user.is_deleted:
+        raise NotFound(NO_MEMBER)
     return user
 
 
