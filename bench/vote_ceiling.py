@@ -31,8 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import Receive, Scope, Send
 
 from bench.elections_vote import cast_directly
-from polis.auth.deps import REVOKED_SESSION_KEY
-from polis.auth.tokens import decode_access_token
+from polis.auth.tokens import REVOKED_SESSION_KEY, decode_access_token
 from polis.config import Settings
 from polis.kit.db import create_engine
 from polis.kit.idempotency import IdempotencyMiddleware

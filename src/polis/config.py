@@ -19,6 +19,8 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from polis.kit.keyring import Keyring
+
 Environment = Literal["development", "test", "production"]
 # How the SMTP connection is encrypted: STARTTLS (port 587), implicit TLS (port 465) or not.
 SmtpTls = Literal["starttls", "implicit", "none"]
@@ -241,8 +243,6 @@ class Settings(BaseSettings):
         if self.encryption_keys is None:
             problems.append("POLIS_ENCRYPTION_KEYS is required in production")
         else:
-            from polis.kit.crypto import Keyring
-
             try:
                 Keyring.parse(self.encryption_keys.get_secret_value())
             except ValueError as exc:

@@ -74,17 +74,8 @@ def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None
 
 
 def run_dev(settings: Settings, *, host: str, port: int, seed: bool, console: Console) -> int:
-    from polis.kit import migrations
-
     servers: EmbeddedServers | None = None
-    env = dict(os.environ)
-    env["POLIS_DATA_DIR"] = str(Path(settings.data_dir).resolve())
-    # The demo admin becomes an admin when they log in, as any bootstrap admin does.
-    if not settings.bootstrap_admin_phones:
-        env["POLIS_BOOTSTRAP_ADMIN_PHONES"] = settings.demo_admin_phone
-        settings = settings.model_copy(
-            update={"bootstrap_admin_phones": [settings.demo_admin_phone]}
-        )
+    env, settings = _dev_environment(settings)
     supervisor = Supervisor(env=env, console=console)
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:
@@ -101,33 +92,9 @@ def run_dev(settings: Settings, *, host: str, port: int, seed: bool, console: Co
             database_url, redis_url = servers.database_url, servers.redis_url
         env["POLIS_DATABASE_URL"] = database_url
         env["POLIS_REDIS_URL"] = redis_url
-
-        console.print("Applying migrations")
-        migrations.upgrade(database_url)
-        if seed:
-            from polis.cli_support import run_seed
-
-            report = run_seed(settings.model_copy(update={"database_url": database_url}))
-            console.print(
-                f"Seeded: {len(report.created)} created, {len(report.unchanged)} already there"
-            )
-
-        python = sys.executable
-        supervisor.spawn(
-            "api",
-            [python, "-m", "polis", "serve", "--host", host, "--port", str(port)],
-        )
-        supervisor.spawn("worker", [python, "-m", "polis", "worker", "--concurrency", "2"])
-        supervisor.spawn("beat", [python, "-m", "polis", "beat"])
-
-        base = f"http://{host}:{port}"
-        console.rule("[bold green]Polis is running")
-        console.print(f"API           {base}/api/v1")
-        console.print(f"Swagger UI    {base}/api/v1/docs")
-        console.print(f"ReDoc         {base}/api/v1/redoc")
-        console.print(f"Health        {base}/health")
-        console.print(f"Demo admin    {settings.demo_admin_phone}")
-        console.print("Press Ctrl-C to stop everything.")
+        _prepare_database(settings, database_url, seed=seed, console=console)
+        _spawn_system(supervisor, host=host, port=port)
+        _print_welcome(console, settings, host=host, port=port)
         return supervisor.wait()
     finally:
         console.print("Stopping")
@@ -137,3 +104,54 @@ def run_dev(settings: Settings, *, host: str, port: int, seed: bool, console: Co
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         console.print("Stopped")
+
+
+def _dev_environment(settings: Settings) -> tuple[dict[str, str], Settings]:
+    """The children's environment, and the settings with the demo admin as bootstrap admin."""
+    env = dict(os.environ)
+    env["POLIS_DATA_DIR"] = str(Path(settings.data_dir).resolve())
+    # The demo admin becomes an admin when they log in, as any bootstrap admin does.
+    if not settings.bootstrap_admin_phones:
+        env["POLIS_BOOTSTRAP_ADMIN_PHONES"] = settings.demo_admin_phone
+        settings = settings.model_copy(
+            update={"bootstrap_admin_phones": [settings.demo_admin_phone]}
+        )
+    return env, settings
+
+
+def _prepare_database(
+    settings: Settings, database_url: str, *, seed: bool, console: Console
+) -> None:
+    from polis.kit import migrations
+
+    console.print("Applying migrations")
+    migrations.upgrade(database_url)
+    if seed:
+        from polis.cli_support import run_seed
+
+        report = run_seed(settings.model_copy(update={"database_url": database_url}))
+        console.print(
+            f"Seeded: {len(report.created)} created, {len(report.unchanged)} already there"
+        )
+
+
+def _spawn_system(supervisor: Supervisor, *, host: str, port: int) -> None:
+    """The API, a worker and beat, each a child process of ``polis dev``."""
+    python = sys.executable
+    supervisor.spawn(
+        "api",
+        [python, "-m", "polis", "serve", "--host", host, "--port", str(port)],
+    )
+    supervisor.spawn("worker", [python, "-m", "polis", "worker", "--concurrency", "2"])
+    supervisor.spawn("beat", [python, "-m", "polis", "beat"])
+
+
+def _print_welcome(console: Console, settings: Settings, *, host: str, port: int) -> None:
+    base = f"http://{host}:{port}"
+    console.rule("[bold green]Polis is running")
+    console.print(f"API           {base}/api/v1")
+    console.print(f"Swagger UI    {base}/api/v1/docs")
+    console.print(f"ReDoc         {base}/api/v1/redoc")
+    console.print(f"Health        {base}/health")
+    console.print(f"Demo admin    {settings.demo_admin_phone}")
+    console.print("Press Ctrl-C to stop everything.")

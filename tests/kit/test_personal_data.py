@@ -7,8 +7,9 @@ import base64
 import pytest
 from cryptography.exceptions import InvalidTag
 
-from polis.kit.crypto import DataProtector, Keyring
+from polis.kit.crypto import DataProtector
 from polis.kit.errors import PolisError
+from polis.kit.keyring import Keyring
 from polis.kit.phone import mask_phone, normalize_phone
 
 

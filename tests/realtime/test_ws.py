@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from polis.auth.deps import REVOKED_SESSION_KEY
+from polis.auth.tokens import REVOKED_SESSION_KEY
 from polis.config import Settings
 from polis.kit import clock
 from polis.realtime.router import HEARTBEAT_STATE_ATTR

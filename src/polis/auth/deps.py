@@ -16,7 +16,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from redis.asyncio import Redis
 
 from polis.auth import tokens
-from polis.auth.tokens import AccessClaims
+from polis.auth.tokens import REVOKED_SESSION_KEY, AccessClaims
 from polis.config import Settings
 from polis.kit.deps import DbSession
 from polis.kit.errors import AuthError, ErrorCode, PermissionDenied
@@ -24,7 +24,6 @@ from polis.users.models import MemberStatus, User, UserRole
 
 _bearer = HTTPBearer(auto_error=False, description="An access token from /auth/verify-phone")
 
-REVOKED_SESSION_KEY = "polis:auth:revoked-session:{}"
 # The claims of the request's access token, once verified: the rate limit names the caller
 # before the route's dependency runs, and a token is verified once per request, not twice.
 _VERIFIED_CLAIMS = "verified_access_claims"

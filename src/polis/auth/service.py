@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
-import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -15,14 +12,15 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from polis.audit import service as audit
-from polis.auth import tokens
-from polis.auth.deps import REVOKED_SESSION_KEY
+from polis.auth import codes, tokens
 from polis.auth.models import AuthSession, Device, RefreshToken, UserDevice
 from polis.auth.schemas import DeviceFingerprintIn
+from polis.auth.tokens import REVOKED_SESSION_KEY
 from polis.config import Settings
 from polis.kit import clock
 from polis.kit.crypto import protector
-from polis.kit.errors import AuthError, ErrorCode, NotFound, PermissionDenied, RateLimited
+from polis.kit.db import get_or_404
+from polis.kit.errors import AuthError, ErrorCode, NotFound, PermissionDenied
 from polis.kit.phone import normalize_phone
 from polis.notifications import service as notifications
 from polis.notifications.models import NotificationType
@@ -31,26 +29,7 @@ from polis.units import queries as unit_queries
 from polis.users import service as users
 from polis.users.models import Language, User
 
-_OTP_KEY = "polis:auth:otp:{}"
-_COOLDOWN_KEY = "polis:auth:otp-cooldown:{}"
-
-# Count a guess only while the verification exists, atomically: returns -1 when it is gone.
-_COUNT_GUESS = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-return redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-"""
-
-# Times are decided by the clock seam (so tests move time); Redis expiry only cleans up, a little
-# after the clock says a code or a cooldown is over.
-_REDIS_SLACK_SECONDS = 60
-
-# Returns 0 and starts the cooldown when the phone may have a code now, else when it may.
-_TAKE_COOLDOWN = """
-local blocked_until = tonumber(redis.call('GET', KEYS[1]) or '0')
-if blocked_until > tonumber(ARGV[1]) then return blocked_until end
-redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
-return 0
-"""
+NO_DEVICE = "No such device."
 
 _SMS_TEXT = {
     Language.KA: "Polis: თქვენი კოდია {code}. მოქმედებს {minutes} წუთი. არავის გაუზიაროთ.",
@@ -81,12 +60,6 @@ class Login:
     expires_in: int
 
 
-def _code_digest(settings: Settings, verification_id: str, code: str) -> str:
-    # Keyed: a six-digit space is too small for a plain hash to hide anything.
-    message = f"{verification_id}:{code}".encode()
-    return hmac.new(settings.secret("secret_key").encode(), message, hashlib.sha256).hexdigest()
-
-
 async def send_verification_code(
     session: AsyncSession,
     settings: Settings,
@@ -99,71 +72,10 @@ async def send_verification_code(
     The answer is the same whether or not the number belongs to a member.
     """
     e164 = normalize_phone(phone_number, settings.default_phone_region)
-    phone_index = protector(settings, "phone").blind_index(e164)
-    now = int(clock.now().timestamp())
-    cooldown = settings.otp_cooldown_seconds
-    blocked_until = int(
-        await redis.eval(
-            _TAKE_COOLDOWN,
-            1,
-            _COOLDOWN_KEY.format(phone_index),
-            now,
-            now + cooldown,
-            cooldown + _REDIS_SLACK_SECONDS,
-        )
-    )
-    if blocked_until:
-        wait = max(1, blocked_until - now)
-        raise RateLimited(
-            f"Wait {wait} seconds before asking for another code.",
-            details={"retry_after": wait, "reason": "cooldown"},
-            headers={"Retry-After": str(wait)},
-        )
-    code = f"{secrets.randbelow(1_000_000):06d}"
-    verification_id = secrets.token_urlsafe(24)
-    phone_ciphertext = base64.b64encode(protector(settings, "phone").encrypt(e164)).decode()
-    key = _OTP_KEY.format(verification_id)
-    async with redis.pipeline(transaction=True) as pipe:
-        pipe.hset(
-            key,
-            mapping={
-                "phone": phone_ciphertext,
-                "digest": _code_digest(settings, verification_id, code),
-                "attempts": 0,
-                "expires_at": now + settings.otp_ttl_seconds,
-            },
-        )
-        pipe.expire(key, settings.otp_ttl_seconds + _REDIS_SLACK_SECONDS)
-        await pipe.execute()
+    verification_id, code = await codes.issue_code(settings, redis, e164)
     minutes = max(1, settings.otp_ttl_seconds // 60)
     queue_sms(session, settings, e164, _SMS_TEXT[language].format(code=code, minutes=minutes))
     return CodeSent(verification_id, clock.now() + timedelta(seconds=settings.otp_ttl_seconds))
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
-async def _consume_code(settings: Settings, redis: Redis, verification_id: str, code: str) -> str:
-    """The phone the code was sent to, if ``code`` is right; the verification is then spent."""
-    key = _OTP_KEY.format(verification_id)
-    guess = int(await redis.eval(_COUNT_GUESS, 1, key))
-    if guess < 0:
-        raise AuthError(error=ErrorCode.VERIFICATION_EXPIRED)
-    if guess > settings.otp_max_attempts:
-        raise AuthError(error=ErrorCode.TOO_MANY_ATTEMPTS)
-    stored = {_text(k): _text(v) for k, v in (await redis.hgetall(key)).items()}
-    if int(stored.get("expires_at", 0)) <= int(clock.now().timestamp()):
-        await redis.delete(key)
-        raise AuthError(error=ErrorCode.VERIFICATION_EXPIRED)
-    digest = stored.get("digest", "")
-    if not hmac.compare_digest(digest, _code_digest(settings, verification_id, code)):
-        remaining = settings.otp_max_attempts - guess
-        raise AuthError("The code is wrong.", details={"remaining_attempts": remaining})
-    # Usable once: of two requests with the right code, only the one that deletes it wins.
-    if not await redis.delete(key):
-        raise AuthError(error=ErrorCode.VERIFICATION_EXPIRED)
-    return protector(settings, "phone").decrypt(base64.b64decode(stored["phone"]))
 
 
 async def _device(
@@ -261,41 +173,9 @@ async def verify_phone(
     caller: Caller,
 ) -> Login:
     """Log in with a code: creates the member on first login, opens a session on the device."""
-    try:
-        e164 = await _consume_code(settings, redis, verification_id, code)
-    except AuthError as exc:
-        await audit.record(
-            session,
-            action="auth.login.failed",
-            entity_type="verification",
-            entity_id=hashlib.sha256(verification_id.encode()).hexdigest()[:16],
-            new={"reason": exc.error.name},
-            ip=caller.ip,
-            user_agent=caller.user_agent,
-        )
-        exc.keep_changes = True
-        raise
-    device = await _device(session, settings, fingerprint)
-    if device.blocked_at is not None:
-        await audit.record(
-            session,
-            action="auth.login.failed",
-            entity_type="device",
-            entity_id=str(device.id),
-            new={"reason": ErrorCode.DEVICE_BLOCKED.name},
-            ip=caller.ip,
-            user_agent=caller.user_agent,
-        )
-        raise PermissionDenied(error=ErrorCode.DEVICE_BLOCKED, keep_changes=True)
-    user, is_new_user = await users.get_or_create_by_phone(session, settings, e164)
-    if await users.apply_bootstrap_admin(session, settings, user, e164):
-        await audit.record(
-            session,
-            action="users.admin.granted",
-            entity_type="user",
-            entity_id=str(user.id),
-            new={"is_admin": True, "source": "bootstrap"},
-        )
+    e164 = await _accept_code(session, settings, redis, verification_id, code, caller)
+    device = await _unblocked_device(session, settings, fingerprint, caller)
+    user, is_new_user = await _login_member(session, settings, e164)
     await _link_device(session, settings, user, device, is_new_user)
     auth_session, refresh_token = await _open_session(session, settings, user, device, caller)
     user.last_login_at = clock.now()
@@ -314,6 +194,64 @@ async def verify_phone(
     )
     await session.flush()
     return Login(user, is_new_user, access_token, refresh_token, expires_in)
+
+
+async def _accept_code(
+    session: AsyncSession,
+    settings: Settings,
+    redis: Redis,
+    verification_id: str,
+    code: str,
+    caller: Caller,
+) -> str:
+    """The phone (E.164) the code verifies; a refused code is audited, and the audit kept."""
+    try:
+        return await codes.consume_code(settings, redis, verification_id, code)
+    except AuthError as exc:
+        await audit.record(
+            session,
+            action="auth.login.failed",
+            entity_type="verification",
+            entity_id=hashlib.sha256(verification_id.encode()).hexdigest()[:16],
+            new={"reason": exc.error.name},
+            ip=caller.ip,
+            user_agent=caller.user_agent,
+        )
+        exc.keep_changes = True
+        raise
+
+
+async def _unblocked_device(
+    session: AsyncSession, settings: Settings, fingerprint: DeviceFingerprintIn, caller: Caller
+) -> Device:
+    """The caller's device; a blocked one is refused (403/1009), and the refusal audited."""
+    device = await _device(session, settings, fingerprint)
+    if device.blocked_at is not None:
+        await audit.record(
+            session,
+            action="auth.login.failed",
+            entity_type="device",
+            entity_id=str(device.id),
+            new={"reason": ErrorCode.DEVICE_BLOCKED.name},
+            ip=caller.ip,
+            user_agent=caller.user_agent,
+        )
+        raise PermissionDenied(error=ErrorCode.DEVICE_BLOCKED, keep_changes=True)
+    return device
+
+
+async def _login_member(session: AsyncSession, settings: Settings, e164: str) -> tuple[User, bool]:
+    """The member with this phone (created on first login), made admin if a bootstrap admin."""
+    user, is_new_user = await users.get_or_create_by_phone(session, settings, e164)
+    if await users.apply_bootstrap_admin(session, settings, user, e164):
+        await audit.record(
+            session,
+            action="users.admin.granted",
+            entity_type="user",
+            entity_id=str(user.id),
+            new={"is_admin": True, "source": "bootstrap"},
+        )
+    return user, is_new_user
 
 
 async def _revoke(
@@ -450,9 +388,7 @@ async def block_device(
     reason: str,
 ) -> Device:
     """Block a device: no account can log in from it, and its live sessions end."""
-    device = await session.get(Device, device_id)
-    if device is None:
-        raise NotFound("No such device.")
+    device = await get_or_404(session, Device, device_id, missing=NO_DEVICE)
     device.blocked_at = clock.now()
     device.blocked_reason = reason
     live = await session.scalars(
@@ -475,9 +411,7 @@ async def block_device(
 
 async def unblock_device(session: AsyncSession, admin: User, device_id: uuid.UUID) -> Device:
     """Lift a device block."""
-    device = await session.get(Device, device_id)
-    if device is None:
-        raise NotFound("No such device.")
+    device = await get_or_404(session, Device, device_id, missing=NO_DEVICE)
     device.blocked_at = None
     device.blocked_reason = None
     await audit.record(

@@ -17,6 +17,9 @@ from polis.kit.errors import AuthError, ErrorCode
 ALGORITHM = "HS256"
 ACCESS_TYPE = "access"
 _REQUIRED_CLAIMS = ["typ", "aud", "iss", "sub", "sid", "exp", "iat", "jti"]
+# The Redis key that marks a session revoked (``.format(session_id)``): set on logout and
+# revocation for the access token's lifetime, so a revoked session's tokens stop at once.
+REVOKED_SESSION_KEY = "polis:auth:revoked-session:{}"
 # Tolerated difference between the issuer's clock and ours for "issued at".
 _CLOCK_SKEW_SECONDS = 60
 

@@ -16,8 +16,6 @@ import binascii
 import hashlib
 import hmac
 import os
-import re
-from dataclasses import dataclass
 from functools import lru_cache
 
 from cryptography.hazmat.primitives import hashes
@@ -25,39 +23,10 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from polis.config import Settings
+from polis.kit.keyring import Keyring
 
 _FORMAT = b"\x02"
 _NONCE_BYTES = 12
-_KEY_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
-
-
-@dataclass(frozen=True)
-class Keyring:
-    current_id: str
-    keys: dict[str, bytes]
-
-    @classmethod
-    def parse(cls, spec: str) -> Keyring:
-        """``"id:base64key,id2:base64key"``; each key decodes to 32 bytes."""
-        keys: dict[str, bytes] = {}
-        order: list[str] = []
-        for entry in filter(None, (part.strip() for part in spec.split(","))):
-            key_id, sep, encoded = entry.partition(":")
-            if not sep or not _KEY_ID.match(key_id):
-                raise ValueError("each encryption key is written id:base64key")
-            try:
-                key = base64.b64decode(encoded, validate=True)
-            except (binascii.Error, ValueError) as exc:
-                raise ValueError(f"encryption key {key_id!r} is not base64") from exc
-            if len(key) != 32:
-                raise ValueError(f"encryption key {key_id!r} must be 32 bytes (AES-256)")
-            if key_id in keys:
-                raise ValueError(f"encryption key id {key_id!r} appears twice")
-            keys[key_id] = key
-            order.append(key_id)
-        if not order:
-            raise ValueError("the encryption keyring is empty")
-        return cls(current_id=order[0], keys=keys)
 
 
 class DataProtector:

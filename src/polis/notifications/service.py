@@ -20,6 +20,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from polis.kit import clock
+from polis.kit.db import get_or_404
 from polis.kit.errors import ErrorCode, NotFound, ValidationFailed
 from polis.kit.events import publish_event
 from polis.kit.pagination import Page, PageParams, paginate
@@ -71,9 +72,7 @@ async def notify(
         raise ValueError(f"{type} notifications need params: {', '.join(missing)}")
     if dedupe_key is not None and not 0 < len(dedupe_key) <= DEDUPE_KEY_MAX:
         raise ValueError(f"a dedupe key has 1 to {DEDUPE_KEY_MAX} characters")
-    user = await session.get(User, user_id)
-    if user is None:
-        raise NotFound("No such member.")
+    user = await get_or_404(session, User, user_id, missing="No such member.")
     # Our insert goes straight to the database; the caller's pending rows must be there first.
     await session.flush()
     statement = (

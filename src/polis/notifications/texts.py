@@ -1,5 +1,10 @@
 """What each notification says, in Georgian and English (DESIGN.md §3.8).
 
+This module is over 500 lines because it is a table of texts, not logic: every notification
+type's title and body in both languages, the params each needs and the words its coded values
+are shown as. It stays one table so that a translator reads and edits every text in one place
+and a test checks every type against its params; the code around it is some fifty lines.
+
 A notification stores its type and the values its text needs (``params``); the text is rendered
 when it is read, in the reader's language, so a member who switches language sees every
 notification in the new one. ``PARAMS`` documents the values each type needs: ``notify`` refuses

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from polis.elections import queries as elections
 from polis.gamification.service import achievement_count, verified_member
 from polis.kit import clock
+from polis.kit.db import get_or_404
 from polis.kit.errors import NotFound
 from polis.territories.models import Territory
 from polis.territories.service import statistics as territory_statistics
@@ -30,6 +31,7 @@ from polis.units.models import (
     UnitStatus,
 )
 from polis.users.models import MemberStatus, User, UserRole
+from polis.users.service import get_member
 
 WINDOWS: dict[str, timedelta] = {
     "daily": timedelta(days=1),
@@ -155,9 +157,7 @@ class TerritoryStats:
 async def territory(session: AsyncSession, territory_id: uuid.UUID) -> TerritoryStats:
     """Verified members (living in the territory or below), units located there or below,
     members of those ateulis, and verified growth. 404/4001 when unknown."""
-    place = await session.get(Territory, territory_id)
-    if place is None:
-        raise NotFound("No such territory.")
+    place = await get_or_404(session, Territory, territory_id, missing="No such territory.")
     base = await territory_statistics(session, place)
     places = await hierarchy.territory_map(session)
     within = {tid for tid in places if territory_id in hierarchy.ancestors(places, tid)}
@@ -284,9 +284,7 @@ async def user(session: AsyncSession, user_id: uuid.UUID) -> UserStats:
 
     Never a phone, a personal ID or anything encrypted. A deleted (anonymised) member is 404.
     """
-    member = await session.get(User, user_id)
-    if member is None or member.deleted_at is not None:
-        raise NotFound("No such member.")
+    member = await get_member(session, user_id)
     current = (
         await session.execute(
             select(Unit.id, Unit.name)

@@ -137,39 +137,17 @@ def _feature(index: int, feature: Any) -> tuple[FeatureSpec | None, list[ImportP
         return None, [ImportProblem(index, None, "the feature has no properties object")]
     code = _raw_code(feature)
     errors: list[str] = []
-    missing = [name for name in REQUIRED_PROPERTIES if name not in properties]
-    if missing:
-        errors.append(f"missing properties: {', '.join(missing)}")
-    unknown = sorted(set(properties) - set(REQUIRED_PROPERTIES))
-    if unknown:
-        # Strict on purpose: a misspelt 'parent_code' must not silently make a region.
-        errors.append(f"unknown properties: {', '.join(unknown)}")
+    _check_property_names(properties, errors)
     if "code" in properties:
         _text(properties, "code", MAX_CODE_LENGTH, errors)
-    kind: TerritoryType | None = None
-    if "type" in properties:
-        try:
-            kind = TerritoryType(properties["type"])
-        except ValueError:
-            allowed = ", ".join(t.value for t in TerritoryType)
-            errors.append(f"unknown type {properties['type']!r} (one of: {allowed})")
+    kind = _kind(properties, errors)
     name_ka = (
         _text(properties, "name_ka", MAX_NAME_LENGTH, errors) if "name_ka" in properties else None
     )
     name_en = (
         _text(properties, "name_en", MAX_NAME_LENGTH, errors) if "name_en" in properties else None
     )
-    parent_code: str | None = None
-    if "parent_code" in properties:
-        raw_parent = properties["parent_code"]
-        if kind is TerritoryType.REGION:
-            if raw_parent is not None:
-                errors.append("a region has no parent: parent_code must be null")
-        elif raw_parent is None:
-            if kind is not None:
-                errors.append(f"a {kind.value} needs a parent_code")
-        else:
-            parent_code = _text(properties, "parent_code", MAX_CODE_LENGTH, errors)
+    parent_code = _parent_code(properties, kind, errors)
     geometry = _geometry(feature.get("geometry"), errors)
     problems = [ImportProblem(index, code, message) for message in errors]
     if problems or code is None or kind is None or name_ka is None or name_en is None:
@@ -190,6 +168,45 @@ def _feature(index: int, feature: Any) -> tuple[FeatureSpec | None, list[ImportP
         max_lng=max_lng,
     )
     return spec, []
+
+
+def _check_property_names(properties: dict[str, Any], errors: list[str]) -> None:
+    missing = [name for name in REQUIRED_PROPERTIES if name not in properties]
+    if missing:
+        errors.append(f"missing properties: {', '.join(missing)}")
+    unknown = sorted(set(properties) - set(REQUIRED_PROPERTIES))
+    if unknown:
+        # Strict on purpose: a misspelt 'parent_code' must not silently make a region.
+        errors.append(f"unknown properties: {', '.join(unknown)}")
+
+
+def _kind(properties: dict[str, Any], errors: list[str]) -> TerritoryType | None:
+    if "type" not in properties:
+        return None
+    try:
+        return TerritoryType(properties["type"])
+    except ValueError:
+        allowed = ", ".join(t.value for t in TerritoryType)
+        errors.append(f"unknown type {properties['type']!r} (one of: {allowed})")
+        return None
+
+
+def _parent_code(
+    properties: dict[str, Any], kind: TerritoryType | None, errors: list[str]
+) -> str | None:
+    """A region has no parent; every other level names one."""
+    if "parent_code" not in properties:
+        return None
+    raw_parent = properties["parent_code"]
+    if kind is TerritoryType.REGION:
+        if raw_parent is not None:
+            errors.append("a region has no parent: parent_code must be null")
+        return None
+    if raw_parent is None:
+        if kind is not None:
+            errors.append(f"a {kind.value} needs a parent_code")
+        return None
+    return _text(properties, "parent_code", MAX_CODE_LENGTH, errors)
 
 
 def parse_document(document: Any) -> tuple[list[FeatureSpec], list[ImportProblem]]:

@@ -23,7 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from polis.kit.cache import ResponseCache
-from polis.kit.errors import ErrorCode, NotFound, ValidationFailed
+from polis.kit.db import get_or_404
+from polis.kit.errors import ErrorCode, ValidationFailed
 from polis.kit.pagination import Page, PageParams, paginate
 from polis.territories import importer
 from polis.territories.importer import FeatureSpec, ImportProblem, TerritoryImportError
@@ -229,10 +230,7 @@ async def district_at(session: AsyncSession, lat: float, lng: float) -> Territor
 
 async def get_territory(session: AsyncSession, territory_id: uuid.UUID) -> Territory:
     """A territory by id; 404/4001 when there is none."""
-    territory = await session.get(Territory, territory_id)
-    if territory is None:
-        raise NotFound("No such territory.")
-    return territory
+    return await get_or_404(session, Territory, territory_id, missing="No such territory.")
 
 
 async def parent_chain(session: AsyncSession, territory: Territory) -> list[Territory]:

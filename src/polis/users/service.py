@@ -17,6 +17,7 @@ from polis.config import Settings
 from polis.ged.adapter import GedDatabase, normalize_ged_number
 from polis.kit import clock
 from polis.kit.crypto import DataProtector, protector
+from polis.kit.db import get_or_404
 from polis.kit.errors import (
     BusinessRuleViolation,
     Conflict,
@@ -34,6 +35,8 @@ from polis.units.models import Unit, UnitMembership
 from polis.users.models import Language, MemberStatus, User, UserRole
 
 log = get_logger(__name__)
+
+NO_MEMBER = "No such member."
 
 
 def phone_protector(settings: Settings) -> DataProtector:
@@ -202,9 +205,29 @@ async def complete_onboarding(
         )
     territory = await _home_territory(session, form)
     ged_number = normalize_ged_number(form.ged_number) if form.ged_number else None
-
     protector_ = personal_id_protector(settings)
     personal_id_index = protector_.blind_index(personal_id)
+    await _refuse_taken_personal_id(session, user, personal_id_index)
+    if ged_number is not None:
+        await _confirm_ged_holding(session, ged, user, ged_number, personal_id)
+    user.personal_id_index = personal_id_index
+    user.personal_id_ciphertext = protector_.encrypt(personal_id)
+    _fill_in_onboarding(user, form, territory)
+    await _flush_onboarding(session)
+    await audit.record(
+        session,
+        action="users.onboarding.completed",
+        entity_type="user",
+        entity_id=str(user.id),
+        actor_id=user.id,
+        new={"role": user.role, "status": user.status, "is_diaspora": user.is_diaspora},
+    )
+    return next_steps(user)
+
+
+async def _refuse_taken_personal_id(
+    session: AsyncSession, user: User, personal_id_index: str
+) -> None:
     taken = await session.scalar(
         select(User.id).where(User.personal_id_index == personal_id_index, User.id != user.id)
     )
@@ -214,28 +237,33 @@ async def complete_onboarding(
             error=ErrorCode.DUPLICATE,
             details={"field": "personal_id"},
         )
-    if ged_number is not None:
-        owner = await session.scalar(
-            select(User.id).where(User.ged_number == ged_number, User.id != user.id)
-        )
-        if owner is not None:
-            raise Conflict(
-                "This GeD number belongs to another member.",
-                error=ErrorCode.DUPLICATE,
-                details={"field": "ged_number"},
-            )
-        holding = await ged.verify_holding(ged_number, personal_id)
-        if holding is None:
-            raise BusinessRuleViolation(
-                error=ErrorCode.GED_NOT_CONFIRMED, details={"field": "ged_number"}
-            )
-        user.ged_number = ged_number
-        user.ged_verified_at = clock.now()
-        user.role = UserRole.GEDER
 
+
+async def _confirm_ged_holding(
+    session: AsyncSession, ged: GedDatabase, user: User, ged_number: str, personal_id: str
+) -> None:
+    """Make ``user`` a GeDer when ``ged_number`` is free and the GeD Database confirms it."""
+    owner = await session.scalar(
+        select(User.id).where(User.ged_number == ged_number, User.id != user.id)
+    )
+    if owner is not None:
+        raise Conflict(
+            "This GeD number belongs to another member.",
+            error=ErrorCode.DUPLICATE,
+            details={"field": "ged_number"},
+        )
+    holding = await ged.verify_holding(ged_number, personal_id)
+    if holding is None:
+        raise BusinessRuleViolation(
+            error=ErrorCode.GED_NOT_CONFIRMED, details={"field": "ged_number"}
+        )
+    user.ged_number = ged_number
+    user.ged_verified_at = clock.now()
+    user.role = UserRole.GEDER
+
+
+def _fill_in_onboarding(user: User, form: Onboarding, territory: Territory | None) -> None:
     now = clock.now()
-    user.personal_id_index = personal_id_index
-    user.personal_id_ciphertext = protector_.encrypt(personal_id)
     user.status = form.status
     user.motivation = form.motivation
     user.constitution_agreed_at = now
@@ -244,6 +272,9 @@ async def complete_onboarding(
     user.first_name = form.first_name or user.first_name
     user.last_name = form.last_name or user.last_name
     user.onboarded_at = now
+
+
+async def _flush_onboarding(session: AsyncSession) -> None:
     try:
         await session.flush()
     except IntegrityError as exc:
@@ -254,15 +285,6 @@ async def complete_onboarding(
             error=ErrorCode.DUPLICATE,
             details={"field": field},
         ) from None
-    await audit.record(
-        session,
-        action="users.onboarding.completed",
-        entity_type="user",
-        entity_id=str(user.id),
-        actor_id=user.id,
-        new={"role": user.role, "status": user.status, "is_diaspora": user.is_diaspora},
-    )
-    return next_steps(user)
 
 
 async def _home_territory(session: AsyncSession, form: Onboarding) -> Territory | None:
@@ -283,9 +305,13 @@ async def _home_territory(session: AsyncSession, form: Onboarding) -> Territory 
             error=ErrorCode.MISSING_FIELD,
             details={"field": "territory_id"},
         )
-    territory = await session.get(Territory, form.territory_id)
-    if territory is None:
-        raise NotFound("No such territory.", details={"field": "territory_id"})
+    territory = await get_or_404(
+        session,
+        Territory,
+        form.territory_id,
+        missing="No such territory.",
+        details={"field": "territory_id"},
+    )
     if territory.type is not TerritoryType.ELECTORAL_DISTRICT:
         raise BusinessRuleViolation(
             "Members live in an electoral district, not a region or municipality.",
@@ -339,9 +365,9 @@ async def people(session: AsyncSession, ids: Iterable[uuid.UUID | None]) -> dict
 
 async def get_member(session: AsyncSession, user_id: uuid.UUID) -> User:
     """A member by id; deleted (anonymised) accounts are 404 like unknown ones."""
-    user = await session.get(User, user_id)
-    if user is None or user.is_deleted:
-        raise NotFound("No such member.")
+    user = await get_or_404(session, User, user_id, missing=NO_MEMBER)
+    if user.is_deleted:
+        raise NotFound(NO_MEMBER)
     return user
 
 
