@@ -9,7 +9,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from polis.config import Settings
-from polis.gamification import service
+from polis.gamification import queries, service
 from polis.gamification.models import Achievement, AchievementCode
 from polis.kit import clock
 from polis.kit.db import create_sessionmaker
@@ -131,8 +131,8 @@ async def test_leaderboard_ranks_by_members_and_by_30_day_growth(
         return PageParams(per_page=100, sort_by=sort_by)
 
     kind = TerritoryType.ELECTORAL_DISTRICT
-    by_members, total = await service.leaderboard(db_session, rows_of("members"), type_=kind)
-    by_growth, _ = await service.leaderboard(db_session, rows_of("growth_30d"), type_=kind)
+    by_members, total = await queries.leaderboard(db_session, rows_of("members"), type_=kind)
+    by_growth, _ = await queries.leaderboard(db_session, rows_of("growth_30d"), type_=kind)
     ours = {district.id, other.id}
     assert [r.territory.id for r in by_members if r.territory.id in ours] == [district.id, other.id]
     assert [r.territory.id for r in by_growth if r.territory.id in ours] == [other.id, district.id]
@@ -144,13 +144,13 @@ async def test_leaderboard_ranks_by_members_and_by_30_day_growth(
     }
     assert [r.rank for r in by_members] == list(range(1, total + 1))
     # The municipality and region sum their districts.
-    munis, _ = await service.leaderboard(
+    munis, _ = await queries.leaderboard(
         db_session, rows_of("members"), type_=TerritoryType.MUNICIPALITY
     )
     assert {r.territory.id: r.members for r in munis}[municipality.id] == 9
 
     clock.advance(timedelta(days=31))  # the new members are no longer new
-    later, _ = await service.leaderboard(db_session, rows_of("growth_30d"), type_=kind)
+    later, _ = await queries.leaderboard(db_session, rows_of("growth_30d"), type_=kind)
     assert {r.territory.id: r.growth_30d for r in later if r.territory.id in ours} == {
         district.id: 0,
         other.id: 0,

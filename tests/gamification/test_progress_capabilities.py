@@ -7,7 +7,7 @@ import uuid
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from polis.config import Settings
-from polis.gamification import service
+from polis.gamification import queries, service
 from polis.territories.models import Territory
 from polis.units import service as units_service
 from polis.units.models import Unit, UnitLevel, UnitStatus
@@ -181,8 +181,8 @@ async def test_capabilities_unlock_level_by_level(
     assert_error(anonymous, 401, 1003)
 
 
-def _link(level: UnitLevel, status: UnitStatus, led: bool) -> service.ChainLink:
-    return service.ChainLink(Unit(level=level, status=status, name="u"), led)
+def _link(level: UnitLevel, status: UnitStatus, led: bool) -> queries.ChainLink:
+    return queries.ChainLink(Unit(level=level, status=status, name="u"), led)
 
 
 def test_unlocked_level_rules_for_every_level() -> None:

@@ -33,7 +33,8 @@ from polis.arbitration.models import (
 from polis.audit.transitions import Tell, transition
 from polis.config import Settings
 from polis.endorsements import service as endorsements
-from polis.gamification.service import LEVELS, chain_of, unlocked_level
+from polis.gamification.queries import chain_of
+from polis.gamification.service import LEVELS, unlocked_level
 from polis.kit import clock
 from polis.kit.errors import (
     BusinessRuleViolation,

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import Query, Request, Response
 
 from polis.auth.deps import AuthenticatedUser
-from polis.gamification import service
+from polis.gamification import queries, service
 from polis.gamification.models import AchievementCode
 from polis.gamification.schemas import (
     AchievementOut,
@@ -154,7 +154,7 @@ async def unlocked_capabilities(
 async def achievements(
     user: AuthenticatedUser, session: DbSession
 ) -> Envelope[list[AchievementOut]]:
-    held = await service.achievements_of(session, user.id)
+    held = await queries.achievements_of(session, user.id)
     return ok(
         [
             AchievementOut(code=code.value, achieved=code in held, awarded_at=held.get(code))
@@ -177,7 +177,7 @@ async def leaderboard(
     type: Annotated[TerritoryType | None, Query(description="region, municipality, …")] = None,
 ) -> Response:
     async def produce() -> dict[str, Any]:
-        rows, total = await service.leaderboard(session, params, type_=type)
+        rows, total = await queries.leaderboard(session, params, type_=type)
         items = [
             LeaderboardItemOut(
                 rank=row.rank,

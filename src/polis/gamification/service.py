@@ -1,8 +1,9 @@
-"""Gamification rules: progress up the chain of units, capabilities, achievements, leaderboard.
+"""Gamification rules: progress up the chain of units, capabilities, awarding achievements.
 
 Everything here reads the units, memberships and terms of ``polis.units`` and the members of
-``polis.users``; the only table of its own is ``achievements``. Definitions, with the reasons
-for each choice: docs/gamification.md. Flush only; the caller commits.
+``polis.users`` (the plain reads, the achievements held and the leaderboard: queries.py); the
+only table of its own is ``achievements``. Definitions, with the reasons for each choice:
+docs/gamification.md. Flush only; the caller commits.
 """
 
 from __future__ import annotations
@@ -10,20 +11,18 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from redis.asyncio import Redis
-from sqlalchemy import Select, and_, exists, func, literal, select
+from sqlalchemy import Select, exists, func, literal, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
-from sqlalchemy.sql.elements import ColumnElement
 
+from polis.gamification import queries
 from polis.gamification.models import Achievement, AchievementCode
 from polis.kit import clock, events
-from polis.kit.errors import ErrorCode, NotFound, ValidationFailed
-from polis.kit.pagination import PageParams
+from polis.kit.db import get_or_404
 from polis.notifications.models import NotificationType
 from polis.notifications.service import notify
 from polis.territories.models import Territory, TerritoryType
@@ -36,7 +35,7 @@ from polis.units.models import (
     UnitMembership,
     UnitStatus,
 )
-from polis.users.models import User, UserRole
+from polis.users.models import User
 
 LEVELS: tuple[UnitLevel, ...] = tuple(UnitLevel)  # bottom up
 # How many children make one unit of each level: members for an ateuli, led units above.
@@ -58,7 +57,6 @@ def _members_equivalent() -> dict[UnitLevel, int]:
 
 
 MEMBERS_FOR_LEVEL = _members_equivalent()
-GROWTH_WINDOW = timedelta(days=30)
 DISTRICT_MILESTONE_MEMBERS = 100
 
 
@@ -81,58 +79,7 @@ def _percent(have: int, required: int) -> int:
     return min(have, required) * 100 // required
 
 
-def verified_member() -> ColumnElement[bool]:
-    """Verified members (§3.1): onboarded, not unverified, not deleted."""
-    return and_(
-        User.deleted_at.is_(None),
-        User.onboarded_at.is_not(None),
-        User.role != UserRole.UNVERIFIED,
-    )
-
-
-def _is_led() -> ColumnElement[bool]:
-    return exists().where(LeadershipTerm.unit_id == Unit.id, LeadershipTerm.ended_at.is_(None))
-
-
-async def _led_ids(session: AsyncSession, unit_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
-    if not unit_ids:
-        return set()
-    rows = await session.scalars(
-        select(LeadershipTerm.unit_id).where(
-            LeadershipTerm.unit_id.in_(unit_ids), LeadershipTerm.ended_at.is_(None)
-        )
-    )
-    return set(rows.all())
-
-
 # --- the member's chain ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ChainLink:
-    unit: Unit
-    led: bool
-
-
-async def chain_of(session: AsyncSession, user: User) -> list[ChainLink]:
-    """The member's ateuli and every unit above it, bottom up, each with "is it led"."""
-    membership = await session.scalar(
-        select(UnitMembership).where(
-            UnitMembership.user_id == user.id, UnitMembership.left_at.is_(None)
-        )
-    )
-    if membership is None:
-        return []
-    units: list[Unit] = []
-    next_id: uuid.UUID | None = membership.unit_id
-    while next_id is not None and len(units) < len(LEVELS):
-        unit = await session.get(Unit, next_id)
-        if unit is None:
-            break
-        units.append(unit)
-        next_id = unit.parent_id
-    led = await _led_ids(session, [unit.id for unit in units])
-    return [ChainLink(unit, unit.id in led) for unit in units]
 
 
 @dataclass(frozen=True)
@@ -147,11 +94,11 @@ class Progress:
     needed: int
     percent: int
     leader_needed: bool
-    chain: list[ChainLink] = field(default_factory=list)
+    chain: list[queries.ChainLink] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
 
 
-def reached_level(chain: Sequence[ChainLink]) -> UnitLevel | None:
+def reached_level(chain: Sequence[queries.ChainLink]) -> UnitLevel | None:
     """The highest level of the chain that counts as reached: an active ateuli, and above it
     any unit that exists (growth creates higher units active)."""
     reached: UnitLevel | None = None
@@ -175,7 +122,7 @@ async def _waiting_led_units(session: AsyncSession, level: UnitLevel, region_id:
             Unit.parent_id.is_(None),
             Unit.status == UnitStatus.ACTIVE,
             Unit.territory_id.in_(in_region),
-            _is_led(),
+            queries.is_led(),
         )
     )
     return int(count or 0)
@@ -189,7 +136,7 @@ async def my_progress(session: AsyncSession, user: User) -> Progress:
     below in the region (the pool hierarchy growth draws from), the member's own top unit
     counted only when it is led. See docs/gamification.md.
     """
-    chain = await chain_of(session, user)
+    chain = await queries.chain_of(session, user)
     if not chain:
         return Progress(None, UnitLevel.ATEULI, "members", 0, 1, 1, 0, False)
     ateuli = chain[0].unit
@@ -257,28 +204,20 @@ class TerritoryProgress:
     percent: int
 
 
-async def territory_progress(session: AsyncSession, territory_id: uuid.UUID) -> TerritoryProgress:
-    """How far a territory has grown, and what forming its next level still needs.
-
-    ``current_level``: the highest level of a unit that holds an active ateuli located in the
-    territory (or below it). ``members``: verified members living there;
-    ``members_required``: the members one unit of the next level stands for (10, 50, 100,
-    1000). ``units``: led, active, unattached units of the level below the next one that
-    hold an ateuli of the territory (for an ateuli: none, members only). 404 when unknown.
-    """
-    territory = await session.get(Territory, territory_id)
-    if territory is None:
-        raise NotFound("No such territory.")
-    within = await _subtree_ids(session, territory_id)
-    members = int(
-        await session.scalar(
-            select(func.count())
-            .select_from(User)
-            .where(verified_member(), User.territory_id.in_(within))
-        )
-        or 0
+async def _verified_living_in(session: AsyncSession, within: set[uuid.UUID]) -> int:
+    count = await session.scalar(
+        select(func.count())
+        .select_from(User)
+        .where(queries.verified_member(), User.territory_id.in_(within))
     )
-    # Walk up from the territory's active ateulis, level by level.
+    return int(count or 0)
+
+
+async def _units_by_level(
+    session: AsyncSession, within: set[uuid.UUID]
+) -> dict[UnitLevel, list[Unit]]:
+    """The units that hold an active ateuli located in ``within``, by level: a walk up from
+    those ateulis, level by level."""
     by_level: dict[UnitLevel, list[Unit]] = {}
     current_ids = list(
         (
@@ -297,6 +236,29 @@ async def territory_progress(session: AsyncSession, territory_id: uuid.UUID) -> 
             break
         by_level[found[0].level] = found
         current_ids = list({u.parent_id for u in found if u.parent_id is not None})
+    return by_level
+
+
+async def _led_unattached(session: AsyncSession, units: Sequence[Unit]) -> int:
+    """How many of ``units`` are led, active and have no parent yet."""
+    candidates = [u for u in units if u.parent_id is None and u.status is UnitStatus.ACTIVE]
+    led = await queries.led_ids(session, [u.id for u in candidates])
+    return sum(1 for u in candidates if u.id in led)
+
+
+async def territory_progress(session: AsyncSession, territory_id: uuid.UUID) -> TerritoryProgress:
+    """How far a territory has grown, and what forming its next level still needs.
+
+    ``current_level``: the highest level of a unit that holds an active ateuli located in the
+    territory (or below it). ``members``: verified members living there;
+    ``members_required``: the members one unit of the next level stands for (10, 50, 100,
+    1000). ``units``: led, active, unattached units of the level below the next one that
+    hold an ateuli of the territory (for an ateuli: none, members only). 404 when unknown.
+    """
+    territory = await get_or_404(session, Territory, territory_id, missing="No such territory.")
+    within = await _subtree_ids(session, territory_id)
+    members = await _verified_living_in(session, within)
+    by_level = await _units_by_level(session, within)
     current = max(by_level, key=LEVELS.index) if by_level else None
     next_level = _above(current)
     if next_level is None:
@@ -306,13 +268,7 @@ async def territory_progress(session: AsyncSession, territory_id: uuid.UUID) -> 
     units = units_required = 0
     if units_level is not None:
         units_required = CHILDREN_NEEDED[next_level]
-        candidates = [
-            u
-            for u in by_level.get(units_level, [])
-            if u.parent_id is None and u.status is UnitStatus.ACTIVE
-        ]
-        led = await _led_ids(session, [u.id for u in candidates])
-        units = sum(1 for u in candidates if u.id in led)
+        units = await _led_unattached(session, by_level.get(units_level, []))
     return TerritoryProgress(
         territory=territory,
         current_level=current,
@@ -363,7 +319,7 @@ CAPABILITIES: tuple[Capability, ...] = (
 )
 
 
-def unlocked_level(chain: Sequence[ChainLink]) -> UnitLevel | None:
+def unlocked_level(chain: Sequence[queries.ChainLink]) -> UnitLevel | None:
     """The highest level whose capabilities the member has.
 
     Ateuli: the member's ateuli is active (voting is how it elects its atistavi, so it cannot
@@ -386,7 +342,7 @@ async def my_capabilities(
     session: AsyncSession, user: User
 ) -> tuple[UnitLevel | None, list[tuple[Capability, bool]]]:
     """Every capability with whether the member has it, and the level that unlocked them."""
-    level = unlocked_level(await chain_of(session, user))
+    level = unlocked_level(await queries.chain_of(session, user))
     reached = LEVELS.index(level) if level is not None else -1
     return level, [(cap, LEVELS.index(cap.level) <= reached) for cap in CAPABILITIES]
 
@@ -409,7 +365,7 @@ def _due_statements() -> dict[AchievementCode, Select[Any]]:
     district_members = (
         select(User.territory_id)
         .join(Territory, Territory.id == User.territory_id)
-        .where(verified_member(), Territory.type == TerritoryType.ELECTORAL_DISTRICT)
+        .where(queries.verified_member(), Territory.type == TerritoryType.ELECTORAL_DISTRICT)
         .group_by(User.territory_id)
         .having(func.count() >= DISTRICT_MILESTONE_MEMBERS)
     )
@@ -427,7 +383,7 @@ def _due_statements() -> dict[AchievementCode, Select[Any]]:
         .join(level3, level3.id == level2.parent_id),
         AchievementCode.FIRST_SEAT: select(LeadershipTerm.user_id).distinct(),
         AchievementCode.DISTRICT_100_MEMBERS: select(User.id).where(
-            verified_member(), User.territory_id.in_(district_members)
+            queries.verified_member(), User.territory_id.in_(district_members)
         ),
     }
 
@@ -497,82 +453,3 @@ async def sweep(maker: async_sessionmaker[AsyncSession], redis: Redis | None = N
         await session.commit()
         await events.dispatch(session, send_task=None, redis=redis)
     return len(awarded)
-
-
-async def achievements_of(session: AsyncSession, user_id: uuid.UUID) -> dict[str, datetime]:
-    """The member's achievements: code → when it was awarded."""
-    rows = await session.execute(
-        select(Achievement.code, Achievement.awarded_at).where(Achievement.user_id == user_id)
-    )
-    return {code: awarded_at for code, awarded_at in rows}
-
-
-async def achievement_count(session: AsyncSession, user_id: uuid.UUID) -> int:
-    """How many achievements the member holds."""
-    count = await session.scalar(
-        select(func.count()).select_from(Achievement).where(Achievement.user_id == user_id)
-    )
-    return int(count or 0)
-
-
-# --- leaderboard ----------------------------------------------------------------------------
-
-LEADERBOARD_SORTS = ("members", "growth_30d")
-
-
-@dataclass(frozen=True)
-class LeaderboardRow:
-    rank: int
-    territory: Territory
-    members: int
-    growth_30d: int
-
-
-async def leaderboard(
-    session: AsyncSession, params: PageParams, *, type_: TerritoryType | None = None
-) -> tuple[list[LeaderboardRow], int]:
-    """Territories ranked by verified members (living there or below) or by 30-day growth
-    (verified members whose onboarding completed in the last 30 days by the clock seam).
-
-    Ties are broken by code, so ranks are stable. The map is a few hundred rows: counts per
-    territory come from one grouped query and are rolled up the tree in memory.
-    """
-    sort = params.sort_by or "members"
-    if sort not in LEADERBOARD_SORTS:
-        raise ValidationFailed(
-            f"sort_by must be one of: {', '.join(LEADERBOARD_SORTS)}",
-            error=ErrorCode.BAD_FORMAT,
-            details={"field": "sort_by", "allowed": list(LEADERBOARD_SORTS)},
-        )
-    since = clock.now() - GROWTH_WINDOW
-    rows = await session.execute(
-        select(
-            User.territory_id,
-            func.count(),
-            func.count().filter(User.onboarded_at >= since),
-        )
-        .where(verified_member(), User.territory_id.is_not(None))
-        .group_by(User.territory_id)
-    )
-    counted = [(tid, int(a), int(b)) for tid, a, b in rows if tid is not None]
-    places = await hierarchy.territory_map(session)
-    members: dict[uuid.UUID, int] = dict.fromkeys(places, 0)
-    growth: dict[uuid.UUID, int] = dict.fromkeys(places, 0)
-    for territory_id, total, recent in counted:
-        # Each member counts in their own territory and every one above it.
-        for tid in hierarchy.ancestors(places, territory_id):
-            if tid in members:
-                members[tid] += total
-                growth[tid] += recent
-    statement = select(Territory)
-    if type_ is not None:
-        statement = statement.where(Territory.type == type_)
-    territories = list((await session.scalars(statement)).all())
-    score = members if sort == "members" else growth
-    sign = -1 if params.sort_order == "desc" else 1
-    territories.sort(key=lambda t: (sign * score[t.id], t.code))
-    ranked = [
-        LeaderboardRow(rank, t, members[t.id], growth[t.id])
-        for rank, t in enumerate(territories, start=1)
-    ]
-    return ranked[params.offset : params.offset + params.per_page], len(ranked)

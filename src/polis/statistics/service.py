@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from polis.elections import queries as elections
-from polis.gamification.service import achievement_count, verified_member
+from polis.gamification.queries import achievement_count, verified_member
 from polis.kit import clock
 from polis.kit.db import get_or_404
 from polis.kit.errors import NotFound
