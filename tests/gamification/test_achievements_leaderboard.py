@@ -9,7 +9,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from polis.config import Settings
-from polis.gamification import queries, service
+from polis.gamification import queries, service, tasks
 from polis.gamification.models import Achievement, AchievementCode
 from polis.kit import clock
 from polis.kit.db import create_sessionmaker
@@ -93,7 +93,10 @@ async def test_two_sweeps_at_once_award_and_notify_once(engine: AsyncEngine) -> 
         unit = await ateuli_with(session, place.id, ids)
         await session.commit()
     try:
-        results = await asyncio.gather(service.sweep(maker), service.sweep(maker))
+        results = await asyncio.gather(
+            tasks.sweep(maker, send_task=None, redis=None),
+            tasks.sweep(maker, send_task=None, redis=None),
+        )
         # 10 joined + 10 activated, split between the sweeps however the race went.
         assert sum(results) == 20
         async with maker() as session:
@@ -104,7 +107,7 @@ async def test_two_sweeps_at_once_award_and_notify_once(engine: AsyncEngine) -> 
                 select(func.count()).select_from(Notification).where(Notification.user_id.in_(ids))
             )
         assert (awards, notes) == (20, 20)
-        assert await service.sweep(maker) == 0
+        assert await tasks.sweep(maker, send_task=None, redis=None) == 0
     finally:
         async with maker() as session:
             await session.execute(delete(Unit).where(Unit.id == unit.id))

@@ -13,15 +13,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from redis.asyncio import Redis
 from sqlalchemy import Select, exists, func, literal, select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from polis.gamification import queries
 from polis.gamification.models import Achievement, AchievementCode
-from polis.kit import clock, events
+from polis.kit import clock
 from polis.kit.db import get_or_404
 from polis.notifications.models import NotificationType
 from polis.notifications.service import notify
@@ -440,16 +439,3 @@ async def award_milestones(
             dedupe_key=f"achievement:{code.value}",
         )
     return awarded
-
-
-async def sweep(maker: async_sessionmaker[AsyncSession], redis: Redis | None = None) -> int:
-    """Award whatever is due, in one transaction; the number of awards made.
-
-    With ``redis``, the real-time ``notification.new`` events go out after the commit, as
-    they do after a request; without it the notifications are still written and listed.
-    """
-    async with maker() as session:
-        awarded = await award_milestones(session)
-        await session.commit()
-        await events.dispatch(session, send_task=None, redis=redis)
-    return len(awarded)
