@@ -13,7 +13,7 @@ from polis.audit.models import AuditLog
 from polis.auth.models import AuthSession, RefreshToken
 from polis.config import Settings
 from polis.kit import clock
-from polis.maintenance import service
+from polis.maintenance import service, tasks
 from polis.notifications.models import Notification, NotificationType
 from polis.users.models import User
 from tests.conftest import Member, make_member
@@ -65,16 +65,16 @@ async def test_purge_keeps_read_for_90_days_and_unread_for_a_year(
     fresh = await _notification(db_session, user, age=DAY, read=False)
     ids = [read_old, read_young, unread_young, unread_old, read_ancient, fresh]
 
-    assert await service.purge_notifications(db_session) == 3
+    assert await tasks.purge_expired_notifications(db_session) == 3
     assert await _remaining(db_session, ids) == {read_young, unread_young, fresh}
     # Idempotent: nothing more to do at the same moment.
-    assert await service.purge_notifications(db_session) == 0
+    assert await tasks.purge_expired_notifications(db_session) == 0
 
     clock.advance(2 * DAY)
-    assert await service.purge_notifications(db_session) == 1
+    assert await tasks.purge_expired_notifications(db_session) == 1
     assert await _remaining(db_session, ids) == {unread_young, fresh}
     clock.advance(5 * DAY)
-    assert await service.purge_notifications(db_session) == 1
+    assert await tasks.purge_expired_notifications(db_session) == 1
     assert await _remaining(db_session, ids) == {fresh}
 
 
@@ -83,10 +83,10 @@ async def test_purge_is_bounded_per_run(db_session: AsyncSession, settings: Sett
     member = await make_member(db_session, settings, _phone(2))
     ids = [await _notification(db_session, member.user, age=100 * DAY, read=True) for _ in range(7)]
 
-    assert await service.purge_notifications(db_session, batch_size=2, max_batches=2) == 4
+    assert await tasks.purge_expired_notifications(db_session, batch_size=2, max_batches=2) == 4
     assert len(await _remaining(db_session, ids)) == 3
-    assert await service.purge_notifications(db_session, batch_size=2, max_batches=2) == 3
-    assert await service.purge_notifications(db_session, batch_size=2, max_batches=2) == 0
+    assert await tasks.purge_expired_notifications(db_session, batch_size=2, max_batches=2) == 3
+    assert await tasks.purge_expired_notifications(db_session, batch_size=2, max_batches=2) == 0
     assert await _remaining(db_session, ids) == set()
 
 
@@ -118,7 +118,7 @@ async def test_never_onboarded_accounts_are_anonymised_after_30_days(
     db_session.add(RefreshToken(session_id=stale.session_id, token_hash=secrets.token_hex(32)))
     await db_session.flush()
 
-    assert await service.anonymise_never_onboarded(db_session) == 1
+    assert await tasks.anonymise_never_onboarded(db_session) == 1
     await db_session.refresh(stale.user)
     assert stale.user.deleted_at == NOW
     assert stale.user.phone_index is None and stale.user.phone_ciphertext is None
@@ -143,9 +143,9 @@ async def test_never_onboarded_accounts_are_anonymised_after_30_days(
         assert kept.user.deleted_at is None
         assert await _sessions_of(db_session, kept.user.id) == 1
 
-    assert await service.anonymise_never_onboarded(db_session) == 0
+    assert await tasks.anonymise_never_onboarded(db_session) == 0
     clock.advance(2 * DAY)
-    assert await service.anonymise_never_onboarded(db_session) == 1
+    assert await tasks.anonymise_never_onboarded(db_session) == 1
     await db_session.refresh(recent.user)
     assert recent.user.is_deleted
 
@@ -155,9 +155,9 @@ async def test_never_onboarded_cleanup_is_bounded_per_run(
 ) -> None:
     for number in range(20, 23):
         await _member_at(db_session, settings, number, 40 * DAY)
-    assert await service.anonymise_never_onboarded(db_session, batch_size=1, max_batches=2) == 2
-    assert await service.anonymise_never_onboarded(db_session, batch_size=1, max_batches=2) == 1
-    assert await service.anonymise_never_onboarded(db_session, batch_size=1, max_batches=2) == 0
+    assert await tasks.anonymise_never_onboarded(db_session, batch_size=1, max_batches=2) == 2
+    assert await tasks.anonymise_never_onboarded(db_session, batch_size=1, max_batches=2) == 1
+    assert await tasks.anonymise_never_onboarded(db_session, batch_size=1, max_batches=2) == 0
 
 
 async def _session(
@@ -195,7 +195,7 @@ async def test_dead_sessions_are_deleted_with_their_refresh_tokens(
     revoked_lately = await _session(db_session, member, expires_in=30 * DAY, revoked_ago=10 * DAY)
     ids = [expired_long, expired_lately, revoked_long, revoked_lately, member.session_id]
 
-    assert await service.delete_dead_sessions(db_session) == 2
+    assert await tasks.delete_dead_sessions(db_session) == 2
     assert await _existing(db_session, ids) == {expired_lately, revoked_lately, member.session_id}
     tokens = await db_session.scalar(
         select(func.count())
@@ -203,10 +203,10 @@ async def test_dead_sessions_are_deleted_with_their_refresh_tokens(
         .where(RefreshToken.session_id.in_([expired_long, revoked_long]))
     )
     assert tokens == 0
-    assert await service.delete_dead_sessions(db_session) == 0
+    assert await tasks.delete_dead_sessions(db_session) == 0
 
     clock.advance(21 * DAY)
-    assert await service.delete_dead_sessions(db_session) == 2
+    assert await tasks.delete_dead_sessions(db_session) == 2
     assert await _existing(db_session, ids) == {member.session_id}
 
 
@@ -218,12 +218,12 @@ async def test_dead_session_cleanup_is_bounded_and_part_of_the_weekly_job(
         await _session(db_session, member, expires_in=-40 * DAY)
     stale = await _member_at(db_session, settings, 32, 45 * DAY)
 
-    result = await service.inactive_cleanup(db_session, batch_size=1, max_batches=2)
+    result = await tasks.clean_up_inactive(db_session, batch_size=1, max_batches=2)
     # The stale account's own live session goes with it; of the three dead ones, two fit.
-    assert result == service.CleanupResult(accounts_anonymised=1, sessions_deleted=2)
+    assert result == tasks.CleanupResult(accounts_anonymised=1, sessions_deleted=2)
     assert await _sessions_of(db_session, stale.user.id) == 0
-    result = await service.inactive_cleanup(db_session, batch_size=1, max_batches=2)
-    assert result == service.CleanupResult(accounts_anonymised=0, sessions_deleted=1)
+    result = await tasks.clean_up_inactive(db_session, batch_size=1, max_batches=2)
+    assert result == tasks.CleanupResult(accounts_anonymised=0, sessions_deleted=1)
     assert await _sessions_of(db_session, member.user.id) == 1
 
 

@@ -1,6 +1,9 @@
-"""The housekeeping jobs themselves. Every one reads the time from the clock seam, works in
-bounded batches (``batch_size`` rows per transaction, at most ``max_batches`` per run: what is
-left waits for the next run) and is idempotent: a repeated run finds nothing more to do."""
+"""The housekeeping rules: one bounded batch of each job, the activity report, its email.
+
+Flush only: the jobs in tasks.py read the time from the clock seam, run these batches
+(``batch_size`` rows per transaction, at most ``max_batches`` per run: what is left waits for
+the next run) and end each transaction. Every one is idempotent: a repeated run finds nothing
+more to do."""
 
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from polis.auth.models import AuthSession
 from polis.kit import clock
-from polis.kit.errors import NotFound
+from polis.kit.db import get_or_404
 from polis.kit.pagination import Page, PageParams, paginate
 from polis.maintenance.models import ActivityReport
 from polis.notifications.models import Notification
@@ -36,12 +39,6 @@ BATCH_SIZE = 1000
 MAX_BATCHES = 20
 # Anonymising writes an audit record per account: smaller batches.
 ACCOUNT_BATCH_SIZE = 200
-
-
-@dataclass(frozen=True)
-class CleanupResult:
-    accounts_anonymised: int
-    sessions_deleted: int
 
 
 async def _delete_batch(
@@ -64,11 +61,10 @@ async def _delete_batch(
     return len(ids)
 
 
-async def purge_notifications(
-    session: AsyncSession, *, batch_size: int = BATCH_SIZE, max_batches: int = MAX_BATCHES
+async def purge_notifications_batch(
+    session: AsyncSession, *, now: datetime, batch_size: int = BATCH_SIZE
 ) -> int:
-    """Delete notifications past retention; returns how many. Commits after each batch."""
-    now = clock.now()
+    """Delete at most ``batch_size`` notifications past retention at ``now``; how many."""
     expired = or_(
         and_(
             Notification.read_at.is_not(None),
@@ -76,84 +72,51 @@ async def purge_notifications(
         ),
         Notification.created_at < now - UNREAD_NOTIFICATION_RETENTION,
     )
-    total = 0
-    for _ in range(max_batches):
-        deleted = await _delete_batch(session, Notification, expired, batch_size)
-        await session.commit()
-        total += deleted
-        if deleted < batch_size:
-            break
-    return total
+    return await _delete_batch(session, Notification, expired, batch_size)
 
 
-async def anonymise_never_onboarded(
-    session: AsyncSession,
-    *,
-    batch_size: int = ACCOUNT_BATCH_SIZE,
-    max_batches: int = MAX_BATCHES,
+async def anonymise_never_onboarded_batch(
+    session: AsyncSession, *, now: datetime, batch_size: int = ACCOUNT_BATCH_SIZE
 ) -> int:
-    """Anonymise accounts that registered more than 30 days ago and never finished onboarding.
+    """Anonymise at most ``batch_size`` accounts that registered more than 30 days before
+    ``now`` and never finished onboarding; how many.
 
     Anonymised rather than deleted: the row may be referenced (audit records, arbitration cases
     with ON DELETE RESTRICT), and ``users.service.anonymise`` is the one way an account goes
     (personal data removed, row kept, audit record written). Their sessions go too. Admins are
     left alone (a bootstrap admin need not onboard).
     """
-    cutoff = clock.now() - NEVER_ONBOARDED_AFTER
-    total = 0
-    for _ in range(max_batches):
-        users = (
-            await session.scalars(
-                select(User)
-                .where(
-                    User.onboarded_at.is_(None),
-                    User.deleted_at.is_(None),
-                    User.is_admin.is_(False),
-                    User.created_at < cutoff,
-                )
-                .order_by(User.created_at)
-                .limit(batch_size)
-                .with_for_update(skip_locked=True)
+    users = (
+        await session.scalars(
+            select(User)
+            .where(
+                User.onboarded_at.is_(None),
+                User.deleted_at.is_(None),
+                User.is_admin.is_(False),
+                User.created_at < now - NEVER_ONBOARDED_AFTER,
             )
-        ).all()
-        for user in users:
-            await users_service.anonymise(session, user)
-        if users:
-            await session.execute(
-                delete(AuthSession).where(AuthSession.user_id.in_([u.id for u in users]))
-            )
-        await session.commit()
-        total += len(users)
-        if len(users) < batch_size:
-            break
-    return total
+            .order_by(User.created_at)
+            .limit(batch_size)
+            .with_for_update(skip_locked=True)
+        )
+    ).all()
+    for user in users:
+        await users_service.anonymise(session, user)
+    if users:
+        await session.execute(
+            delete(AuthSession).where(AuthSession.user_id.in_([u.id for u in users]))
+        )
+    return len(users)
 
 
-async def delete_dead_sessions(
-    session: AsyncSession, *, batch_size: int = BATCH_SIZE, max_batches: int = MAX_BATCHES
+async def delete_dead_sessions_batch(
+    session: AsyncSession, *, now: datetime, batch_size: int = BATCH_SIZE
 ) -> int:
-    """Delete sessions expired or revoked more than 30 days ago; their refresh tokens go with
-    them (ON DELETE CASCADE). Returns how many sessions."""
-    cutoff = clock.now() - DEAD_SESSION_RETENTION
+    """Delete at most ``batch_size`` sessions expired or revoked more than 30 days before
+    ``now``; their refresh tokens go with them (ON DELETE CASCADE). How many sessions."""
+    cutoff = now - DEAD_SESSION_RETENTION
     dead = or_(AuthSession.expires_at < cutoff, AuthSession.revoked_at < cutoff)
-    total = 0
-    for _ in range(max_batches):
-        deleted = await _delete_batch(session, AuthSession, dead, batch_size)
-        await session.commit()
-        total += deleted
-        if deleted < batch_size:
-            break
-    return total
-
-
-async def inactive_cleanup(
-    session: AsyncSession, *, batch_size: int = BATCH_SIZE, max_batches: int = MAX_BATCHES
-) -> CleanupResult:
-    accounts = await anonymise_never_onboarded(
-        session, batch_size=min(batch_size, ACCOUNT_BATCH_SIZE), max_batches=max_batches
-    )
-    sessions = await delete_dead_sessions(session, batch_size=batch_size, max_batches=max_batches)
-    return CleanupResult(accounts_anonymised=accounts, sessions_deleted=sessions)
+    return await _delete_batch(session, AuthSession, dead, batch_size)
 
 
 # --- the activity report -----------------------------------------------------------------
@@ -234,7 +197,6 @@ async def create_activity_report(
         )
     )
     assert report is not None
-    await session.commit()
     return report, inserted is not None
 
 
@@ -255,10 +217,7 @@ async def list_reports(session: AsyncSession, params: PageParams) -> Page:
 
 
 async def get_report(session: AsyncSession, report_id: uuid.UUID) -> ActivityReport:
-    report = await session.get(ActivityReport, report_id)
-    if report is None:
-        raise NotFound("No such report.")
-    return report
+    return await get_or_404(session, ActivityReport, report_id, missing="No such report.")
 
 
 # --- the report by email (§3.9: "member activity report for admins") -------------------------
