@@ -9,7 +9,9 @@
   worker died (lease expired) still happens.
 
 A worker process keeps one event loop, one small engine and one sender per channel for its
-whole life (a fresh engine per task would cost more than the send).
+whole life (a fresh engine per task would cost more than the send): these tasks are the one
+place that does not enter async code through ``polis.kit.jobs.run_job``, which opens and
+closes them per run. Every transaction still ends with ``commit_and_dispatch``.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from polis.config import Settings, get_settings
 from polis.email.adapter import EmailRejected, EmailSender, email_sender
 from polis.kit.db import create_engine, create_sessionmaker
+from polis.kit.events import commit_and_dispatch, send_from_worker
 from polis.kit.logging import get_logger
 from polis.notifications import delivery, service
 from polis.notifications.delivery import DELIVER_TASK, SWEEP_TASK, NotDue, Outgoing
@@ -121,16 +124,63 @@ def send_outgoing(runtime: WorkerRuntime, outgoing: Outgoing) -> None:
         runtime.sms.send(outgoing.address, f"{outgoing.title}: {outgoing.body}")
 
 
+async def _commit(session: AsyncSession) -> None:
+    """End one of the attempt's transactions. Nothing in them raises a job or an event today;
+    should one, it leaves after the commit like everywhere else (the retry hint is no such job:
+    it needs a countdown and a queue, and ``deliver`` sends it once the attempt is over)."""
+    await commit_and_dispatch(session, redis=None, send_task=send_from_worker)
+
+
+async def _record_failure(
+    sessions: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    claimed: Outgoing,
+    exc: Exception,
+) -> Attempt:
+    """Write down why the send of ``claimed`` failed: for good, or the next attempt's time."""
+    async with sessions() as session:
+        if isinstance(exc, PushTokenRejected):
+            await delivery.mark_failed_permanent(session, claimed, exc.reason)
+            assert claimed.address is not None
+            await service.remove_unregistered(session, claimed.address)
+            await _commit(session)
+            return Attempt("failed_permanent")
+        if isinstance(exc, EmailRejected):
+            await delivery.mark_failed_permanent(session, claimed, str(exc))
+            await _commit(session)
+            return Attempt("failed_permanent")
+        # Our own messages only: they never hold the address or the text.
+        reason = str(exc) if isinstance(exc, RuntimeError) else type(exc).__name__
+        retry_after = exc.retry_after if isinstance(exc, PushRetryable) else None
+        wait = await delivery.schedule_retry(session, settings, claimed, reason, retry_after)
+        await _commit(session)
+    log.warning(
+        "delivery.failed",
+        delivery_id=str(claimed.delivery_id),
+        channel=claimed.channel.value,
+        attempt=claimed.attempt,
+        reason=reason[:200],
+        retry_in=wait,
+    )
+    return Attempt("retry", retry_in=wait) if wait is not None else Attempt("dead")
+
+
 async def attempt_delivery(
     sessions: async_sessionmaker[AsyncSession],
     settings: Settings,
     delivery_id: uuid.UUID,
     send: Callable[[Outgoing], None],
 ) -> Attempt:
-    """One attempt at ``delivery_id`` through ``send`` (run in a thread)."""
+    """One attempt at ``delivery_id`` through ``send`` (run in a thread).
+
+    Three steps, so a send is at least once and never twice at the same time: the claim
+    commits before the send (a second worker sees the lease; a killed worker's lease runs
+    out and the sweep retries), the send holds no transaction, and the outcome commits in a
+    transaction of its own.
+    """
     async with sessions() as session:
         claimed = await delivery.claim(session, settings, delivery_id)
-        await session.commit()
+        await _commit(session)
     if claimed is None:
         return Attempt("skipped")
     if isinstance(claimed, NotDue):
@@ -139,41 +189,15 @@ async def attempt_delivery(
         # The device was removed, or the member has no email or phone any more.
         async with sessions() as session:
             await delivery.mark_failed_permanent(session, claimed, "no address")
-            await session.commit()
+            await _commit(session)
         return Attempt("failed_permanent")
     try:
         await asyncio.to_thread(send, claimed)
-    except PushTokenRejected as exc:
-        async with sessions() as session:
-            await delivery.mark_failed_permanent(session, claimed, exc.reason)
-            assert claimed.address is not None
-            await service.remove_unregistered(session, claimed.address)
-            await session.commit()
-        return Attempt("failed_permanent")
-    except EmailRejected as exc:
-        async with sessions() as session:
-            await delivery.mark_failed_permanent(session, claimed, str(exc))
-            await session.commit()
-        return Attempt("failed_permanent")
     except Exception as exc:
-        # Our own messages only: they never hold the address or the text.
-        reason = str(exc) if isinstance(exc, RuntimeError) else type(exc).__name__
-        retry_after = exc.retry_after if isinstance(exc, PushRetryable) else None
-        async with sessions() as session:
-            wait = await delivery.schedule_retry(session, settings, claimed, reason, retry_after)
-            await session.commit()
-        log.warning(
-            "delivery.failed",
-            delivery_id=str(delivery_id),
-            channel=claimed.channel.value,
-            attempt=claimed.attempt,
-            reason=reason[:200],
-            retry_in=wait,
-        )
-        return Attempt("retry", retry_in=wait) if wait is not None else Attempt("dead")
+        return await _record_failure(sessions, settings, claimed, exc)
     async with sessions() as session:
         await delivery.mark_sent(session, claimed)
-        await session.commit()
+        await _commit(session)
     return Attempt("sent")
 
 
