@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -11,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from polis.admin.seed import SeedReport, seed_demo_data
 from polis.config import Settings
 from polis.elections.hooks import register as register_election_hooks
-from polis.kit.db import create_engine, create_sessionmaker
+from polis.kit.events import commit_and_dispatch
+from polis.kit.jobs import JobResources, run_job
 from polis.models import import_all_models
 from polis.users import service as users
 
@@ -19,24 +19,21 @@ T = TypeVar("T")
 
 
 def in_transaction(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    """Run ``work`` in one transaction on ``settings.database_url`` and commit it."""
+    """Run ``work`` in one transaction on ``settings.database_url`` and commit it, the way a
+    background job does (``run_job``, ``commit_and_dispatch``)."""
 
     import_all_models()
     register_election_hooks()
 
-    async def main() -> T:
-        if not settings.database_url:
-            raise RuntimeError("POLIS_DATABASE_URL is not set")
-        engine = create_engine(settings.database_url, pool_size=1, max_overflow=0)
-        try:
-            async with create_sessionmaker(engine)() as session:
-                result = await work(session)
-                await session.commit()
-                return result
-        finally:
-            await engine.dispose()
+    async def main(job: JobResources) -> T:
+        async with job.maker() as session:
+            result = await work(session)
+            # The CLI has no Celery app: a job the work raised is left to the sweeps that read
+            # what is due from the database (the delivery outbox); events go out through Redis.
+            await commit_and_dispatch(session, redis=job.redis, send_task=None)
+            return result
 
-    return asyncio.run(main())
+    return run_job(settings, main)
 
 
 def run_seed(settings: Settings) -> SeedReport:
