@@ -10,7 +10,7 @@ from fastapi import Query
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from polis.auth.deps import AdminUser, AuthenticatedUser, GederUser, OnboardedUser
-from polis.endorsements import service
+from polis.endorsements import queries, service
 from polis.endorsements.models import Endorsement, EndorsementRights
 from polis.endorsements.schemas import (
     AteuliRef,
@@ -92,7 +92,7 @@ async def available_geders(
     ] = None,
     search: Annotated[str | None, Query(max_length=100, description="part of a name")] = None,
 ) -> ListEnvelope[AvailableGederOut]:
-    slots, total = await service.available_geders(
+    slots, total = await queries.available_geders(
         session, user, params, territory_id=territory_id, search=search
     )
     items = [
@@ -129,7 +129,7 @@ async def request_endorsement(
 async def my_requests(
     user: OnboardedUser, session: DbSession, params: Pagination
 ) -> ListEnvelope[EndorsementOut]:
-    page = await service.my_requests(session, user, params)
+    page = await queries.my_requests(session, user, params)
     return paginated(await endorsements_out(session, page.items), page.total, params)
 
 
@@ -141,7 +141,7 @@ async def my_requests(
 async def pending_approvals(
     geder: GederUser, session: DbSession, params: Pagination
 ) -> ListEnvelope[EndorsementOut]:
-    page = await service.pending_approvals(session, geder, params)
+    page = await queries.pending_approvals(session, geder, params)
     return paginated(await endorsements_out(session, page.items), page.total, params)
 
 
@@ -151,7 +151,7 @@ async def pending_approvals(
 async def my_supporters(
     geder: GederUser, session: DbSession, params: Pagination
 ) -> ListEnvelope[SupporterOut]:
-    page = await service.my_supporters(session, geder, params)
+    page = await queries.my_supporters(session, geder, params)
     people = await users_service.people(session, {e.requester_id for e in page.items})
     items = []
     for e in page.items:
@@ -175,13 +175,13 @@ async def my_supporters(
     summary="My endorsement limit, slots, suspension and tavdebi",
 )
 async def my_status(user: AuthenticatedUser, session: DbSession) -> Envelope[MyStatusOut]:
-    rights = await service.rights_of(session, user.id)
-    limit = service.limit_of(rights)
-    used = await service.used_slots(session, user.id)
+    rights = await queries.rights_of(session, user.id)
+    limit = queries.limit_of(rights)
+    used = await queries.used_slots(session, user.id)
     suspension = suspension_out(rights)
-    tavdebi_id = await service.guarantor_of(session, user.id)
+    tavdebi_id = await queries.guarantor_of(session, user.id)
     tavdebi = await users_service.people(session, [tavdebi_id])
-    pending = await service.pending_request_of(session, user.id)
+    pending = await queries.pending_request_of(session, user.id)
     is_geder = user.role.value == "geder" and user.is_onboarded
     return ok(
         MyStatusOut(
@@ -237,11 +237,11 @@ async def revoke(
 
 
 async def _rights_out(session: AsyncSession, geder_id: uuid.UUID) -> GederRightsOut:
-    rights = await service.rights_of(session, geder_id)
+    rights = await queries.rights_of(session, geder_id)
     return GederRightsOut(
         geder_id=geder_id,
-        endorsement_limit=service.limit_of(rights),
-        used_slots=await service.used_slots(session, geder_id),
+        endorsement_limit=queries.limit_of(rights),
+        used_slots=await queries.used_slots(session, geder_id),
         suspension=suspension_out(rights),
     )
 

@@ -16,15 +16,15 @@ from __future__ import annotations
 
 import calendar
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, exists, false, func, or_, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from polis.audit.service import record
 from polis.config import Settings
+from polis.endorsements import queries
 from polis.endorsements.models import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
@@ -32,7 +32,6 @@ from polis.endorsements.models import (
     Endorsement,
     EndorsementRights,
     EndorsementStatus,
-    FineStatus,
     GedFine,
 )
 from polis.kit import clock
@@ -45,12 +44,11 @@ from polis.kit.errors import (
     ValidationFailed,
 )
 from polis.kit.events import enqueue_task
-from polis.kit.pagination import Page, PageParams, paginate
 from polis.notifications.models import NotificationType
 from polis.notifications.service import notify
 from polis.units import queries as unit_queries
 from polis.units import service as units
-from polis.units.models import TermEndReason, Unit, UnitMembership, UnitStatus
+from polis.units.models import TermEndReason, Unit, UnitStatus
 from polis.users import service as users_service
 from polis.users.models import User, UserRole
 
@@ -65,235 +63,6 @@ FRAUD_FINE_GED = 500
 REVIEW_REASON = "tavdebi_endorsement_fraud"
 
 SEND_FINE_TASK = "polis.endorsements.send_ged_fine"
-
-_NO_ENDORSEMENT = "No such endorsement."
-_NO_GEDER = "No such GeDer."
-
-
-# --- reading --------------------------------------------------------------------------------
-
-
-def _approved_count(geder_id: object) -> object:
-    return (
-        select(func.count())
-        .select_from(Endorsement)
-        .where(Endorsement.geder_id == geder_id, Endorsement.status == EndorsementStatus.APPROVED)
-        .scalar_subquery()
-    )
-
-
-async def rights_of(session: AsyncSession, geder_id: uuid.UUID) -> EndorsementRights | None:
-    """The GeDer's limit and suspension row, if an admin or a penalty ever made one."""
-    return await session.get(EndorsementRights, geder_id, populate_existing=True)
-
-
-async def used_slots(session: AsyncSession, geder_id: uuid.UUID) -> int:
-    """How many approved, non-revoked endorsements ``geder_id`` gives now."""
-    count = await session.scalar(
-        select(func.count())
-        .select_from(Endorsement)
-        .where(Endorsement.geder_id == geder_id, Endorsement.status == EndorsementStatus.APPROVED)
-    )
-    return int(count or 0)
-
-
-def limit_of(rights: EndorsementRights | None) -> int:
-    return rights.endorsement_limit if rights is not None else DEFAULT_LIMIT
-
-
-def is_suspended(rights: EndorsementRights | None) -> bool:
-    return rights is not None and rights.is_suspended(clock.now())
-
-
-async def get_endorsement(session: AsyncSession, endorsement_id: uuid.UUID) -> Endorsement:
-    """The endorsement ``endorsement_id``, or 404."""
-    endorsement = await session.get(Endorsement, endorsement_id)
-    if endorsement is None:
-        raise NotFound(_NO_ENDORSEMENT)
-    return endorsement
-
-
-async def endorsement_between(
-    session: AsyncSession, *, supporter_id: uuid.UUID, guarantor_id: uuid.UUID
-) -> Endorsement | None:
-    """The approved (non-revoked) endorsement of ``supporter_id`` by ``guarantor_id``, or None.
-    For arbitration: an ``endorsement_fraud`` case names this row."""
-    endorsement: Endorsement | None = await session.scalar(
-        select(Endorsement).where(
-            Endorsement.requester_id == supporter_id,
-            Endorsement.geder_id == guarantor_id,
-            Endorsement.status == EndorsementStatus.APPROVED,
-        )
-    )
-    return endorsement
-
-
-async def guarantor_of(session: AsyncSession, user_id: uuid.UUID) -> uuid.UUID | None:
-    """The tavdebi of ``user_id`` (the GeDer of their approved endorsement), or None.
-    For arbitration: a case is never assigned to a party's guarantor."""
-    geder_id: uuid.UUID | None = await session.scalar(
-        select(Endorsement.geder_id).where(
-            Endorsement.requester_id == user_id,
-            Endorsement.status == EndorsementStatus.APPROVED,
-        )
-    )
-    return geder_id
-
-
-async def pending_request_of(session: AsyncSession, user_id: uuid.UUID) -> Endorsement | None:
-    """The member's request waiting for an answer, if any."""
-    endorsement: Endorsement | None = await session.scalar(
-        select(Endorsement).where(
-            Endorsement.requester_id == user_id,
-            Endorsement.status == EndorsementStatus.PENDING,
-        )
-    )
-    return endorsement
-
-
-@dataclass(frozen=True)
-class GederSlots:
-    geder: User
-    ateuli: Unit | None
-    used: int
-    limit: int
-
-
-async def available_geders(
-    session: AsyncSession,
-    user: User,
-    params: PageParams,
-    *,
-    territory_id: uuid.UUID | None = None,
-    search: str | None = None,
-) -> tuple[list[GederSlots], int]:
-    """GeDers ``user`` could ask now: not suspended, with a free slot, not ``user``.
-
-    ``territory_id`` defaults to the caller's own district, the only one whose GeDers may
-    vouch for them; ``search`` matches first or last name (case-insensitive substring).
-    """
-    now = clock.now()
-    place = territory_id or user.territory_id
-    limit = func.coalesce(
-        select(EndorsementRights.endorsement_limit)
-        .where(EndorsementRights.user_id == User.id)
-        .scalar_subquery(),
-        DEFAULT_LIMIT,
-    )
-    suspended = exists().where(
-        EndorsementRights.user_id == User.id,
-        or_(
-            EndorsementRights.suspended_permanently.is_(True),
-            EndorsementRights.suspended_until > now,
-        ),
-    )
-    statement = select(User).where(
-        User.role == UserRole.GEDER,
-        User.deleted_at.is_(None),
-        User.id != user.id,
-        ~suspended,
-        _approved_count(User.id) < limit,
-    )
-    if place is not None:
-        statement = statement.where(User.territory_id == place)
-    else:
-        # A member without a district (diaspora) has no GeDer to ask.
-        statement = statement.where(false())
-    if search:
-        pattern = f"%{_escape_like(search.strip())}%"
-        statement = statement.where(
-            or_(
-                User.first_name.ilike(pattern, escape="\\"),
-                User.last_name.ilike(pattern, escape="\\"),
-            )
-        )
-    page = await paginate(
-        session,
-        statement,
-        params,
-        sortable={"created_at": User.created_at, "last_name": User.last_name},
-        default_sort="created_at",
-    )
-    geders: list[User] = list(page.items)
-    return await _slots_of(session, geders), page.total
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-async def _slots_of(session: AsyncSession, geders: list[User]) -> list[GederSlots]:
-    ids = [g.id for g in geders]
-    if not ids:
-        return []
-    used_rows = await session.execute(
-        select(Endorsement.geder_id, func.count())
-        .where(Endorsement.geder_id.in_(ids), Endorsement.status == EndorsementStatus.APPROVED)
-        .group_by(Endorsement.geder_id)
-    )
-    used = {geder_id: int(count) for geder_id, count in used_rows}
-    rights = {
-        r.user_id: r
-        for r in (
-            await session.scalars(
-                select(EndorsementRights).where(EndorsementRights.user_id.in_(ids))
-            )
-        ).all()
-    }
-    unit_rows = await session.execute(
-        select(UnitMembership.user_id, Unit)
-        .join(Unit, Unit.id == UnitMembership.unit_id)
-        .where(UnitMembership.user_id.in_(ids), UnitMembership.left_at.is_(None))
-    )
-    ateulis = {user_id: unit for user_id, unit in unit_rows}
-    return [
-        GederSlots(
-            geder=g,
-            ateuli=ateulis.get(g.id),
-            used=used.get(g.id, 0),
-            limit=limit_of(rights.get(g.id)),
-        )
-        for g in geders
-    ]
-
-
-async def my_requests(session: AsyncSession, user: User, params: PageParams) -> Page:
-    """Every request ``user`` made, newest first by default."""
-    return await paginate(
-        session,
-        select(Endorsement).where(Endorsement.requester_id == user.id),
-        params,
-        sortable={"requested_at": Endorsement.requested_at},
-        default_sort="requested_at",
-    )
-
-
-async def pending_approvals(session: AsyncSession, geder: User, params: PageParams) -> Page:
-    """Requests waiting for ``geder``'s answer (not yet expired), oldest first by default."""
-    return await paginate(
-        session,
-        select(Endorsement).where(
-            Endorsement.geder_id == geder.id,
-            Endorsement.status == EndorsementStatus.PENDING,
-            Endorsement.expires_at > clock.now(),
-        ),
-        params if params.sort_by else PageParams(params.page, params.per_page, None, "asc"),
-        sortable={"requested_at": Endorsement.requested_at},
-        default_sort="requested_at",
-    )
-
-
-async def my_supporters(session: AsyncSession, geder: User, params: PageParams) -> Page:
-    """The members ``geder`` vouches for now (approved, not revoked)."""
-    return await paginate(
-        session,
-        select(Endorsement).where(
-            Endorsement.geder_id == geder.id, Endorsement.status == EndorsementStatus.APPROVED
-        ),
-        params,
-        sortable={"decided_at": Endorsement.decided_at},
-        default_sort="decided_at",
-    )
 
 
 # --- locks ----------------------------------------------------------------------------------
@@ -318,7 +87,7 @@ async def _lock_endorsement(session: AsyncSession, endorsement_id: uuid.UUID) ->
         .execution_options(populate_existing=True)
     )
     if locked is None:
-        raise NotFound(_NO_ENDORSEMENT)
+        raise NotFound(queries.NO_ENDORSEMENT)
     return locked
 
 
@@ -345,23 +114,23 @@ async def request_endorsement(
         raise BusinessRuleViolation(error=ErrorCode.CANNOT_ENDORSE_SELF)
     geder = await session.get(User, geder_id)
     if geder is None or geder.is_deleted or geder.role is not UserRole.GEDER:
-        raise NotFound(_NO_GEDER)
+        raise NotFound(queries.NO_GEDER)
     if geder.territory_id is None or geder.territory_id != user.territory_id:
         raise PermissionDenied(error=ErrorCode.DIFFERENT_DISTRICT)
     # The member's own row serialises their requests; the partial unique index is the backstop.
     await _lock_user(session, user.id)
-    pending = await pending_request_of(session, user.id)
+    pending = await queries.pending_request_of(session, user.id)
     if pending is not None:
         raise Conflict(
             error=ErrorCode.ENDORSEMENT_REQUEST_PENDING,
             details={"endorsement_id": str(pending.id)},
         )
-    rights = await rights_of(session, geder.id)
-    if is_suspended(rights):
+    rights = await queries.rights_of(session, geder.id)
+    if queries.is_suspended(rights):
         raise PermissionDenied(error=ErrorCode.ENDORSEMENT_SUSPENDED)
     # Checked here for a clear answer at once; approval counts again under the GeDer's lock.
-    limit = limit_of(rights)
-    if await used_slots(session, geder.id) >= limit:
+    limit = queries.limit_of(rights)
+    if await queries.used_slots(session, geder.id) >= limit:
         raise Conflict(error=ErrorCode.ENDORSEMENT_LIMIT_REACHED, details={"limit": limit})
     now = clock.now()
     endorsement = Endorsement(
@@ -406,7 +175,7 @@ async def _pending_for_decision(
     A request past its deadline that the hourly job has not reached yet is expired here, and
     the refusal keeps that change.
     """
-    endorsement = await get_endorsement(session, endorsement_id)
+    endorsement = await queries.get_endorsement(session, endorsement_id)
     if endorsement.geder_id != geder.id:
         raise PermissionDenied("Only the GeDer asked may answer this request.")
     await _lock_user(session, geder.id)
@@ -434,11 +203,11 @@ async def approve(session: AsyncSession, geder: User, endorsement_id: uuid.UUID)
     counted under the lock on the GeDer's row.
     """
     endorsement = await _pending_for_decision(session, geder, endorsement_id)
-    rights = await rights_of(session, geder.id)
-    if is_suspended(rights):
+    rights = await queries.rights_of(session, geder.id)
+    if queries.is_suspended(rights):
         raise PermissionDenied(error=ErrorCode.ENDORSEMENT_SUSPENDED)
-    limit = limit_of(rights)
-    if await used_slots(session, geder.id) >= limit:
+    limit = queries.limit_of(rights)
+    if await queries.used_slots(session, geder.id) >= limit:
         raise Conflict(error=ErrorCode.ENDORSEMENT_LIMIT_REACHED, details={"limit": limit})
     requester = await _lock_user(session, endorsement.requester_id)
     if requester is None or requester.is_deleted or requester.role is not UserRole.UNVERIFIED:
@@ -626,7 +395,7 @@ async def revoke(
 
     Refusals: 404 unknown; 403/1004 neither its GeDer nor an admin; 409/3019 not approved.
     """
-    endorsement = await get_endorsement(session, endorsement_id)
+    endorsement = await queries.get_endorsement(session, endorsement_id)
     if endorsement.geder_id != actor.id and not actor.is_admin:
         raise PermissionDenied("Only the tavdebi or an admin may revoke an endorsement.")
     geder = await _lock_user(session, endorsement.geder_id)
@@ -668,13 +437,13 @@ async def apply_fraud_penalty(
     endorsement and 409/3019 for one that was never approved.
     """
     del settings  # the fine and the periods are constants for now (docs/endorsements.md)
-    endorsement = await get_endorsement(session, endorsement_id)
+    endorsement = await queries.get_endorsement(session, endorsement_id)
     guarantor = await _lock_user(session, endorsement.geder_id)
     endorsement = await _lock_endorsement(session, endorsement_id)
     if endorsement.penalty:
         return
     if guarantor is None:
-        raise NotFound(_NO_GEDER)
+        raise NotFound(queries.NO_GEDER)
     if endorsement.status is EndorsementStatus.APPROVED:
         supporter: User | None = await _unendorse(
             session,
@@ -818,7 +587,7 @@ async def _rights_for_update(session: AsyncSession, geder_id: uuid.UUID) -> Endo
 async def _geder_for_admin(session: AsyncSession, geder_id: uuid.UUID) -> User:
     geder = await _lock_user(session, geder_id)
     if geder is None or geder.is_deleted or geder.role is not UserRole.GEDER:
-        raise NotFound(_NO_GEDER)
+        raise NotFound(queries.NO_GEDER)
     return geder
 
 
@@ -880,16 +649,3 @@ async def lift_suspension(
         new={"suspended_until": None, "permanent": False},
     )
     return rights
-
-
-# --- fines outbox ---------------------------------------------------------------------------
-
-
-async def unsent_fine_ids(session: AsyncSession) -> list[uuid.UUID]:
-    """Fines the GeD Database has not accepted yet (for the hourly sweep)."""
-    rows = await session.scalars(
-        select(GedFine.id)
-        .where(and_(GedFine.status != FineStatus.SENT, GedFine.ged_number.is_not(None)))
-        .order_by(GedFine.created_at)
-    )
-    return list(rows.all())

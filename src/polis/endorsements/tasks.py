@@ -25,7 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from polis.config import Settings, get_settings
-from polis.endorsements import service
+from polis.endorsements import queries, service
 from polis.endorsements.models import FineStatus, GedFine
 from polis.ged.adapter import ged_database
 from polis.kit import clock
@@ -137,7 +137,7 @@ def send_ged_fine(self: Task[Any, Any], fine_id: str) -> bool:
 
 async def unsent_fines(maker: async_sessionmaker[AsyncSession]) -> list[uuid.UUID]:
     async with maker() as session:
-        return await service.unsent_fine_ids(session)
+        return await queries.unsent_fine_ids(session)
 
 
 @shared_task(name=SWEEP_FINES_TASK, acks_late=True)
