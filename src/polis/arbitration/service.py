@@ -32,8 +32,8 @@ from polis.arbitration.models import (
 )
 from polis.audit.transitions import Tell, transition
 from polis.config import Settings
+from polis.endorsements import penalties
 from polis.endorsements import queries as endorsements
-from polis.endorsements import service as endorsements_service
 from polis.gamification.service import LEVELS, chain_of, unlocked_level
 from polis.kit import clock
 from polis.kit.errors import (
@@ -318,7 +318,7 @@ async def resolve(
         if case.endorsement_id is None:  # pragma: no cover - filing prevents it
             raise RuntimeError("a fraud case without an endorsement cannot be confirmed")
         # The penalty's own notifications and audit come before the decision's.
-        await endorsements_service.apply_fraud_penalty(
+        await penalties.apply_fraud_penalty(
             session,
             settings,
             endorsement_id=case.endorsement_id,

@@ -95,6 +95,23 @@ async def guarantor_of(session: AsyncSession, user_id: uuid.UUID) -> uuid.UUID |
     return geder_id
 
 
+async def penalties_besides(
+    session: AsyncSession, geder_id: uuid.UUID, endorsement_id: uuid.UUID
+) -> int:
+    """How many of ``geder_id``'s endorsements other than ``endorsement_id`` were penalised:
+    the guarantor's earlier confirmed offences."""
+    count = await session.scalar(
+        select(func.count())
+        .select_from(Endorsement)
+        .where(
+            Endorsement.geder_id == geder_id,
+            Endorsement.penalty.is_(True),
+            Endorsement.id != endorsement_id,
+        )
+    )
+    return int(count or 0)
+
+
 async def pending_request_of(session: AsyncSession, user_id: uuid.UUID) -> Endorsement | None:
     """The member's request waiting for an answer, if any."""
     endorsement: Endorsement | None = await session.scalar(

@@ -25,7 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from polis.config import Settings, get_settings
-from polis.endorsements import queries, service
+from polis.endorsements import penalties, queries, service
 from polis.endorsements.models import FineStatus, GedFine
 from polis.ged.adapter import ged_database
 from polis.kit import clock
@@ -35,7 +35,7 @@ from polis.kit.jobs import job_resources
 from polis.kit.logging import get_logger
 
 EXPIRE_TASK = "polis.endorsements.expire_requests"
-SEND_FINE_TASK = service.SEND_FINE_TASK
+SEND_FINE_TASK = penalties.SEND_FINE_TASK
 SWEEP_FINES_TASK = "polis.endorsements.sweep_ged_fines"
 
 # Retries of one send: 30 s, 60 s, 120 s … capped at an hour, then the hourly sweep takes over.
