@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from polis.audit.service import record
+from polis.audit.transitions import Tell, transition
 from polis.endorsements import queries, revocation
 from polis.endorsements.models import (
     MAX_LIMIT,
@@ -33,6 +34,7 @@ from polis.endorsements.models import (
     EndorsementStatus,
 )
 from polis.kit import clock
+from polis.kit.db import get_or_404
 from polis.kit.errors import (
     BusinessRuleViolation,
     Conflict,
@@ -62,6 +64,35 @@ async def request_endorsement(
     404 unknown GeDer; 403/3016 another district; 409/3017 a request already pending;
     403/3018 the GeDer is suspended; 409/3001 the GeDer has no free slot.
     """
+    _check_asker(user, geder_id)
+    geder = await _geder_to_ask(session, user, geder_id)
+    # The member's own row serialises their requests; the partial unique index is the backstop.
+    await revocation.lock_user(session, user.id)
+    await _refuse_pending(session, user)
+    # Checked here for a clear answer at once; approval counts again under the GeDer's lock.
+    await _require_free_slot(session, geder)
+    endorsement = await _add_request(session, user, geder, message)
+    await transition(
+        session,
+        action="endorsements.requested",
+        entity_type="endorsement",
+        entity_id=endorsement.id,
+        actor_id=user.id,
+        new={"geder_id": geder.id, "expires_at": endorsement.expires_at},
+        tell=[
+            Tell(
+                NotificationType.ENDORSEMENT_REQUESTED,
+                [geder.id],
+                f"endorsement-requested:{endorsement.id}",
+                {"requester_name": user.display_name, "endorsement_id": endorsement.id},
+            )
+        ],
+    )
+    return endorsement
+
+
+def _check_asker(user: User, geder_id: uuid.UUID) -> None:
+    """Only an unverified member with a district asks, and never themselves."""
     if user.role is not UserRole.UNVERIFIED:
         raise PermissionDenied("Only members without GeD or a tavdebi ask to be endorsed.")
     if user.is_diaspora:
@@ -71,26 +102,41 @@ async def request_endorsement(
         )
     if geder_id == user.id:
         raise BusinessRuleViolation(error=ErrorCode.CANNOT_ENDORSE_SELF)
-    geder = await session.get(User, geder_id)
-    if geder is None or geder.is_deleted or geder.role is not UserRole.GEDER:
+
+
+async def _geder_to_ask(session: AsyncSession, user: User, geder_id: uuid.UUID) -> User:
+    """The live GeDer ``geder_id`` (else 404), of ``user``'s own district (else 403/3016)."""
+    geder = await get_or_404(session, User, geder_id, missing=queries.NO_GEDER)
+    if geder.is_deleted or geder.role is not UserRole.GEDER:
         raise NotFound(queries.NO_GEDER)
     if geder.territory_id is None or geder.territory_id != user.territory_id:
         raise PermissionDenied(error=ErrorCode.DIFFERENT_DISTRICT)
-    # The member's own row serialises their requests; the partial unique index is the backstop.
-    await revocation.lock_user(session, user.id)
+    return geder
+
+
+async def _refuse_pending(session: AsyncSession, user: User) -> None:
     pending = await queries.pending_request_of(session, user.id)
     if pending is not None:
         raise Conflict(
             error=ErrorCode.ENDORSEMENT_REQUEST_PENDING,
             details={"endorsement_id": str(pending.id)},
         )
+
+
+async def _require_free_slot(session: AsyncSession, geder: User) -> None:
+    """Refuse a suspended GeDer (403/3018) or one without a free slot (409/3001)."""
     rights = await queries.rights_of(session, geder.id)
     if queries.is_suspended(rights):
         raise PermissionDenied(error=ErrorCode.ENDORSEMENT_SUSPENDED)
-    # Checked here for a clear answer at once; approval counts again under the GeDer's lock.
     limit = queries.limit_of(rights)
     if await queries.used_slots(session, geder.id) >= limit:
         raise Conflict(error=ErrorCode.ENDORSEMENT_LIMIT_REACHED, details={"limit": limit})
+
+
+async def _add_request(
+    session: AsyncSession, user: User, geder: User, message: str | None
+) -> Endorsement:
+    """The pending request, flushed; 409/3017 should a racing request have won the index."""
     now = clock.now()
     endorsement = Endorsement(
         requester_id=user.id,
@@ -105,21 +151,6 @@ async def request_endorsement(
             await session.flush()
     except IntegrityError:
         raise Conflict(error=ErrorCode.ENDORSEMENT_REQUEST_PENDING) from None
-    await notify(
-        session,
-        geder.id,
-        NotificationType.ENDORSEMENT_REQUESTED,
-        {"requester_name": user.display_name, "endorsement_id": endorsement.id},
-        dedupe_key=f"endorsement-requested:{endorsement.id}",
-    )
-    await record(
-        session,
-        action="endorsements.requested",
-        entity_type="endorsement",
-        entity_id=endorsement.id,
-        actor_id=user.id,
-        new={"geder_id": geder.id, "expires_at": endorsement.expires_at},
-    )
     return endorsement
 
 
@@ -137,8 +168,7 @@ async def _pending_for_decision(
     endorsement = await queries.get_endorsement(session, endorsement_id)
     if endorsement.geder_id != geder.id:
         raise PermissionDenied("Only the GeDer asked may answer this request.")
-    await revocation.lock_user(session, geder.id)
-    endorsement = await revocation.lock_endorsement(session, endorsement_id)
+    _, endorsement = await revocation.lock_geder_then_endorsement(session, endorsement)
     if endorsement.status is not EndorsementStatus.PENDING:
         raise Conflict(
             error=ErrorCode.ENDORSEMENT_NOT_PENDING, details={"status": endorsement.status.value}
@@ -162,12 +192,7 @@ async def approve(session: AsyncSession, geder: User, endorsement_id: uuid.UUID)
     counted under the lock on the GeDer's row.
     """
     endorsement = await _pending_for_decision(session, geder, endorsement_id)
-    rights = await queries.rights_of(session, geder.id)
-    if queries.is_suspended(rights):
-        raise PermissionDenied(error=ErrorCode.ENDORSEMENT_SUSPENDED)
-    limit = queries.limit_of(rights)
-    if await queries.used_slots(session, geder.id) >= limit:
-        raise Conflict(error=ErrorCode.ENDORSEMENT_LIMIT_REACHED, details={"limit": limit})
+    await _require_free_slot(session, geder)
     requester = await revocation.lock_user(session, endorsement.requester_id)
     if requester is None or requester.is_deleted or requester.role is not UserRole.UNVERIFIED:
         raise Conflict(
@@ -179,15 +204,7 @@ async def approve(session: AsyncSession, geder: User, endorsement_id: uuid.UUID)
     endorsement.decided_at = now
     # The status chosen at onboarding is kept (§3.2): only the role changes.
     requester.role = UserRole.SUPPORTER
-    await session.flush()
-    await notify(
-        session,
-        requester.id,
-        NotificationType.ENDORSEMENT_APPROVED,
-        {"geder_name": geder.display_name, "endorsement_id": endorsement.id},
-        dedupe_key=f"endorsement-approved:{endorsement.id}",
-    )
-    await record(
+    await transition(
         session,
         action="endorsements.approved",
         entity_type="endorsement",
@@ -195,6 +212,14 @@ async def approve(session: AsyncSession, geder: User, endorsement_id: uuid.UUID)
         actor_id=geder.id,
         old={"status": EndorsementStatus.PENDING, "role": UserRole.UNVERIFIED},
         new={"status": endorsement.status, "role": requester.role, "tavdebi_id": geder.id},
+        tell=[
+            Tell(
+                NotificationType.ENDORSEMENT_APPROVED,
+                [requester.id],
+                f"endorsement-approved:{endorsement.id}",
+                {"geder_name": geder.display_name, "endorsement_id": endorsement.id},
+            )
+        ],
     )
     return endorsement
 
@@ -207,21 +232,25 @@ async def reject(
     endorsement.status = EndorsementStatus.REJECTED
     endorsement.decided_at = clock.now()
     endorsement.reject_reason = reason
-    await session.flush()
-    await notify(
-        session,
-        endorsement.requester_id,
-        NotificationType.ENDORSEMENT_REJECTED,
-        {"geder_name": geder.display_name, "reason": reason, "endorsement_id": endorsement.id},
-        dedupe_key=f"endorsement-rejected:{endorsement.id}",
-    )
-    await record(
+    await transition(
         session,
         action="endorsements.rejected",
         entity_type="endorsement",
         entity_id=endorsement.id,
         actor_id=geder.id,
         new={"status": endorsement.status, "reason": reason},
+        tell=[
+            Tell(
+                NotificationType.ENDORSEMENT_REJECTED,
+                [endorsement.requester_id],
+                f"endorsement-rejected:{endorsement.id}",
+                {
+                    "geder_name": geder.display_name,
+                    "reason": reason,
+                    "endorsement_id": endorsement.id,
+                },
+            )
+        ],
     )
     return endorsement
 
@@ -229,20 +258,21 @@ async def reject(
 async def _expire(session: AsyncSession, endorsement: Endorsement, *, geder_name: str) -> None:
     endorsement.status = EndorsementStatus.EXPIRED
     endorsement.decided_at = clock.now()
-    await session.flush()
-    await notify(
-        session,
-        endorsement.requester_id,
-        NotificationType.ENDORSEMENT_EXPIRED,
-        {"geder_name": geder_name, "endorsement_id": endorsement.id},
-        dedupe_key=f"endorsement-expired:{endorsement.id}",
-    )
-    await record(
+    await transition(
         session,
         action="endorsements.expired",
         entity_type="endorsement",
         entity_id=endorsement.id,
+        actor_id=None,
         new={"status": endorsement.status},
+        tell=[
+            Tell(
+                NotificationType.ENDORSEMENT_EXPIRED,
+                [endorsement.requester_id],
+                f"endorsement-expired:{endorsement.id}",
+                {"geder_name": geder_name, "endorsement_id": endorsement.id},
+            )
+        ],
     )
 
 
