@@ -14,6 +14,7 @@ from __future__ import annotations
 import calendar
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select, update
@@ -38,6 +39,16 @@ FRAUD_FINE_GED = 500
 REVIEW_REASON = "tavdebi_endorsement_fraud"
 
 SEND_FINE_TASK = "polis.endorsements.send_ged_fine"
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """What one penalty did: which offence it was, the suspension, the fine, who was flagged."""
+
+    offence: int
+    rights: EndorsementRights
+    fine: GedFine
+    flagged: Sequence[uuid.UUID]
 
 
 async def apply_fraud_penalty(
@@ -77,23 +88,13 @@ async def apply_fraud_penalty(
     offence, rights = await _suspend(session, endorsement, guarantor, case_id=case_id, now=now)
     fine = await _fine(session, endorsement, guarantor, case_id=case_id)
     flagged = await _flag_supporters(session, guarantor, now=now)
-    await transition(
+    await _tell_and_audit(
         session,
-        action="endorsements.penalty.applied",
-        entity_type="endorsement",
-        entity_id=endorsement.id,
+        endorsement,
+        guarantor,
+        _Outcome(offence=offence, rights=rights, fine=fine, flagged=flagged),
+        case_id=case_id,
         actor_id=actor_id,
-        new={
-            "case_id": case_id,
-            "guarantor_id": guarantor.id,
-            "offence": offence,
-            "suspended_until": rights.suspended_until,
-            "suspended_permanently": rights.suspended_permanently,
-            "fine_id": fine.id,
-            "fine_amount": fine.amount,
-            "flagged_supporter_ids": list(flagged),
-        },
-        tell=_tells(endorsement, guarantor, rights, flagged, case_id=case_id),
     )
 
 
@@ -198,30 +199,49 @@ async def _flag_supporters(
     ).all()
 
 
-def _tells(
+async def _tell_and_audit(
+    session: AsyncSession,
     endorsement: Endorsement,
     guarantor: User,
-    rights: EndorsementRights,
-    flagged: Sequence[uuid.UUID],
+    outcome: _Outcome,
     *,
     case_id: uuid.UUID,
-) -> list[Tell]:
-    """The flagged supporters hear of it first, then the guarantor."""
+    actor_id: uuid.UUID | None,
+) -> None:
+    """The flagged supporters hear of it first, then the guarantor; then the audit record."""
+    rights = outcome.rights
     until = "permanent" if rights.suspended_permanently else _day(rights.suspended_until)
-    return [
-        Tell(
-            NotificationType.SUPPORTER_FLAGGED,
-            flagged,
-            f"supporter-flagged:{endorsement.id}",
-            {"geder_name": guarantor.display_name},
-        ),
-        Tell(
-            NotificationType.ENDORSEMENT_PENALTY,
-            [guarantor.id],
-            f"endorsement-penalty:{endorsement.id}",
-            {"amount": FRAUD_FINE_GED, "until": until, "case_id": case_id},
-        ),
-    ]
+    await transition(
+        session,
+        action="endorsements.penalty.applied",
+        entity_type="endorsement",
+        entity_id=endorsement.id,
+        actor_id=actor_id,
+        new={
+            "case_id": case_id,
+            "guarantor_id": guarantor.id,
+            "offence": outcome.offence,
+            "suspended_until": rights.suspended_until,
+            "suspended_permanently": rights.suspended_permanently,
+            "fine_id": outcome.fine.id,
+            "fine_amount": outcome.fine.amount,
+            "flagged_supporter_ids": list(outcome.flagged),
+        },
+        tell=[
+            Tell(
+                NotificationType.SUPPORTER_FLAGGED,
+                outcome.flagged,
+                f"supporter-flagged:{endorsement.id}",
+                {"geder_name": guarantor.display_name},
+            ),
+            Tell(
+                NotificationType.ENDORSEMENT_PENALTY,
+                [guarantor.id],
+                f"endorsement-penalty:{endorsement.id}",
+                {"amount": FRAUD_FINE_GED, "until": until, "case_id": case_id},
+            ),
+        ],
+    )
 
 
 def add_months(moment: datetime, months: int) -> datetime:

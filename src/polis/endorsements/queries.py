@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import and_, exists, false, func, or_, select
+from sqlalchemy import ColumnElement, and_, exists, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from polis.endorsements.models import (
@@ -172,13 +172,7 @@ async def available_geders(
         # A member without a district (diaspora) has no GeDer to ask.
         statement = statement.where(false())
     if search:
-        pattern = f"%{_escape_like(search.strip())}%"
-        statement = statement.where(
-            or_(
-                User.first_name.ilike(pattern, escape="\\"),
-                User.last_name.ilike(pattern, escape="\\"),
-            )
-        )
+        statement = statement.where(_name_like(search))
     page = await paginate(
         session,
         statement,
@@ -188,6 +182,15 @@ async def available_geders(
     )
     geders: list[User] = list(page.items)
     return await _slots_of(session, geders), page.total
+
+
+def _name_like(search: str) -> ColumnElement[bool]:
+    """First or last name contains ``search`` (case-insensitive, LIKE wildcards escaped)."""
+    pattern = f"%{_escape_like(search.strip())}%"
+    return or_(
+        User.first_name.ilike(pattern, escape="\\"),
+        User.last_name.ilike(pattern, escape="\\"),
+    )
 
 
 def _escape_like(text: str) -> str:
