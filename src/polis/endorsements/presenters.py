@@ -28,6 +28,7 @@ from polis.users.presenters import person_ref
 async def endorsements_out(
     session: AsyncSession, endorsements: Sequence[Endorsement]
 ) -> list[EndorsementOut]:
+    """Endorsements with both people named (one query for all of them)."""
     ids = {e.requester_id for e in endorsements} | {e.geder_id for e in endorsements}
     people = await users_service.people(session, ids)
     return [
@@ -54,6 +55,7 @@ async def endorsement_out(session: AsyncSession, endorsement: Endorsement) -> En
 
 
 def suspension_out(rights: EndorsementRights | None) -> SuspensionOut:
+    """A GeDer's suspension as of now; its dates and case only while it runs."""
     if rights is None:
         return SuspensionOut(suspended=False, permanent=False, until=None, since=None, case_id=None)
     suspended = rights.is_suspended(clock.now())
@@ -67,6 +69,7 @@ def suspension_out(rights: EndorsementRights | None) -> SuspensionOut:
 
 
 def available_geders_out(slots: Sequence[queries.GederSlots]) -> list[AvailableGederOut]:
+    """GeDers one could ask, with their ateuli and free slots."""
     return [
         AvailableGederOut(
             id=s.geder.id,
@@ -84,6 +87,7 @@ def available_geders_out(slots: Sequence[queries.GederSlots]) -> list[AvailableG
 async def supporters_out(
     session: AsyncSession, endorsements: Sequence[Endorsement]
 ) -> list[SupporterOut]:
+    """The members a GeDer vouches for, with their review flag."""
     people = await users_service.people(session, {e.requester_id for e in endorsements})
     items = []
     for e in endorsements:
@@ -102,6 +106,7 @@ async def supporters_out(
 
 
 async def my_status_out(session: AsyncSession, user: User) -> MyStatusOut:
+    """``user``'s limit, slots, suspension, tavdebi and pending request."""
     rights = await queries.rights_of(session, user.id)
     limit = queries.limit_of(rights)
     used = await queries.used_slots(session, user.id)
@@ -123,6 +128,7 @@ async def my_status_out(session: AsyncSession, user: User) -> MyStatusOut:
 
 
 async def rights_out(session: AsyncSession, geder_id: uuid.UUID) -> GederRightsOut:
+    """A GeDer's limit, used slots and suspension, as the admin routes answer them."""
     rights = await queries.rights_of(session, geder_id)
     return GederRightsOut(
         geder_id=geder_id,

@@ -56,10 +56,12 @@ async def used_slots(session: AsyncSession, geder_id: uuid.UUID) -> int:
 
 
 def limit_of(rights: EndorsementRights | None) -> int:
+    """The GeDer's endorsement limit: their row's, else ``DEFAULT_LIMIT``."""
     return rights.endorsement_limit if rights is not None else DEFAULT_LIMIT
 
 
 def is_suspended(rights: EndorsementRights | None) -> bool:
+    """Whether the GeDer may not endorse now."""
     return rights is not None and rights.is_suspended(clock.now())
 
 
