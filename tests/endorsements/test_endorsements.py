@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from polis.config import Settings
-from polis.endorsements import service
+from polis.endorsements import queries, service
 from polis.endorsements.models import Endorsement, EndorsementRights, EndorsementStatus
 from polis.kit import clock
 from polis.notifications.models import NotificationType
@@ -106,8 +106,8 @@ async def test_request_approve_and_the_views_of_both_sides(
     user = await _get(db_session, User, asker.user.id)
     assert isinstance(user, User)
     assert user.role is UserRole.SUPPORTER
-    assert await service.guarantor_of(db_session, asker.user.id) == g.user.id
-    link = await service.endorsement_between(
+    assert await queries.guarantor_of(db_session, asker.user.id) == g.user.id
+    link = await queries.endorsement_between(
         db_session, supporter_id=asker.user.id, guarantor_id=g.user.id
     )
     assert link is not None and link.id == endorsement_id
@@ -368,7 +368,7 @@ async def test_revoking_reverts_role_membership_and_leadership(
     assert len(terms) == 2 and all(t.ended_at is not None for t in terms)
     stored_higher = await _get(db_session, Unit, higher.id)
     assert isinstance(stored_higher, Unit) and stored_higher.leader_election_due_at is not None
-    assert await service.guarantor_of(db_session, supporter.user.id) is None
+    assert await queries.guarantor_of(db_session, supporter.user.id) is None
     for person in (supporter.user.id, g.user.id):
         assert (
             len(await notifications_of(db_session, person, NotificationType.ENDORSEMENT_REVOKED))

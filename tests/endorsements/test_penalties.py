@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from polis.audit.models import AuditLog
 from polis.auth.models import AuthSession
 from polis.config import Settings
-from polis.endorsements import service
+from polis.endorsements import penalties, service
 from polis.endorsements.models import (
     Endorsement,
     EndorsementRights,
@@ -66,11 +66,11 @@ async def test_first_offence_six_months_second_permanent_fine_and_flags(
     await approved(db_session, honest.user.id, g.user.id)
     case_id = uuid.uuid4()
 
-    await service.apply_fraud_penalty(
+    await penalties.apply_fraud_penalty(
         db_session, settings, endorsement_id=fraud_link.id, case_id=case_id, actor_id=None
     )
     # Applying it again (a retried decision) changes nothing.
-    await service.apply_fraud_penalty(
+    await penalties.apply_fraud_penalty(
         db_session, settings, endorsement_id=fraud_link.id, case_id=case_id, actor_id=None
     )
 
@@ -83,17 +83,17 @@ async def test_first_offence_six_months_second_permanent_fine_and_flags(
     await db_session.refresh(fraud.user)
     assert fraud.user.role is UserRole.UNVERIFIED
     rights = await db_session.get_one(EndorsementRights, g.user.id, populate_existing=True)
-    assert rights.suspended_until == service.add_months(start, 6)
+    assert rights.suspended_until == penalties.add_months(start, 6)
     assert rights.suspended_permanently is False
     fines = (
         await db_session.scalars(select(GedFine).where(GedFine.guarantor_id == g.user.id))
     ).all()
     assert [(f.amount, f.status, f.ged_number, f.case_id) for f in fines] == [
-        (service.FRAUD_FINE_GED, FineStatus.PENDING, g.user.ged_number, case_id)
+        (penalties.FRAUD_FINE_GED, FineStatus.PENDING, g.user.ged_number, case_id)
     ]
     await db_session.refresh(honest.user)
     assert honest.user.flagged_for_review_at == start
-    assert honest.user.review_reason == service.REVIEW_REASON
+    assert honest.user.review_reason == penalties.REVIEW_REASON
     assert (
         len(await notifications_of(db_session, honest.user.id, NotificationType.SUPPORTER_FLAGGED))
         == 1
@@ -102,7 +102,7 @@ async def test_first_offence_six_months_second_permanent_fine_and_flags(
         db_session, g.user.id, NotificationType.ENDORSEMENT_PENALTY
     )
     assert [n.params["until"] for n in penalty_notes] == [
-        service.add_months(start, 6).date().isoformat()
+        penalties.add_months(start, 6).date().isoformat()
     ]
     assert "endorsements.penalty.applied" in await audit_actions(db_session, fraud_link.id)
 
@@ -128,11 +128,11 @@ async def test_first_offence_six_months_second_permanent_fine_and_flags(
         assert status.json()["data"]["can_endorse"] is False
 
     # Six months on, the suspension is over; a second confirmed fraud is for good.
-    clock.freeze(service.add_months(start, 6))
+    clock.freeze(penalties.add_months(start, 6))
     assert not rights.is_suspended(clock.now())
     second = await newcomer(db_session, settings, district.id)
     second_link = await approved(db_session, second.user.id, g.user.id)
-    await service.apply_fraud_penalty(
+    await penalties.apply_fraud_penalty(
         db_session, settings, endorsement_id=second_link.id, case_id=uuid.uuid4(), actor_id=None
     )
     rights = await db_session.get_one(EndorsementRights, g.user.id, populate_existing=True)
@@ -154,7 +154,7 @@ async def test_first_offence_six_months_second_permanent_fine_and_flags(
         db_session, asker.user, geder_id=other_geder.user.id, message=None
     )
     with pytest.raises(PolisError) as refused:
-        await service.apply_fraud_penalty(
+        await penalties.apply_fraud_penalty(
             db_session, settings, endorsement_id=request.id, case_id=uuid.uuid4(), actor_id=None
         )
     assert refused.value.error.code == 3019
@@ -168,7 +168,7 @@ async def test_admin_lifts_a_suspension(
     admin = await make_member(db_session, settings, next_phone(), admin=True)
     fraud = await newcomer(db_session, settings, district.id)
     link = await approved(db_session, fraud.user.id, g.user.id)
-    await service.apply_fraud_penalty(
+    await penalties.apply_fraud_penalty(
         db_session, settings, endorsement_id=link.id, case_id=uuid.uuid4(), actor_id=admin.user.id
     )
     url = f"/api/v1/admin/geders/{g.user.id}/lift-suspension"
@@ -243,7 +243,7 @@ async def test_the_worker_sends_the_fine_to_the_ledger(
         g = await geder(session, settings, district.id)
         fraud = await newcomer(session, settings, district.id)
         link = await approved(session, fraud.user.id, g.user.id)
-        await service.apply_fraud_penalty(
+        await penalties.apply_fraud_penalty(
             session, settings, endorsement_id=link.id, case_id=uuid.uuid4(), actor_id=None
         )
         fine = await session.scalar(select(GedFine).where(GedFine.endorsement_id == link.id))

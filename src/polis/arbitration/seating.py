@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from polis.arbitration import queries
 from polis.arbitration.models import ArbitrationCase
 from polis.audit.transitions import Tell
-from polis.endorsements import service as endorsements
+from polis.endorsements import queries as endorsements
 from polis.gamification.service import LEVELS
 from polis.notifications.models import NotificationType
 from polis.units.models import LeadershipTerm, Unit, UnitLevel

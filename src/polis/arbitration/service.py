@@ -32,7 +32,8 @@ from polis.arbitration.models import (
 )
 from polis.audit.transitions import Tell, transition
 from polis.config import Settings
-from polis.endorsements import service as endorsements
+from polis.endorsements import penalties
+from polis.endorsements import queries as endorsements
 from polis.gamification.queries import chain_of
 from polis.gamification.service import LEVELS, unlocked_level
 from polis.kit import clock
@@ -318,7 +319,7 @@ async def resolve(
         if case.endorsement_id is None:  # pragma: no cover - filing prevents it
             raise RuntimeError("a fraud case without an endorsement cannot be confirmed")
         # The penalty's own notifications and audit come before the decision's.
-        await endorsements.apply_fraud_penalty(
+        await penalties.apply_fraud_penalty(
             session,
             settings,
             endorsement_id=case.endorsement_id,

@@ -1,41 +1,40 @@
-"""The rules of endorsements and their penalties (DESIGN.md §3.2). Flush only; the caller commits.
+"""The rules of endorsements (DESIGN.md §3.2): asking, answering, expiring, revoking, and the
+admin's limit and lift. Flush only; the caller commits.
 
 Concurrency: a GeDer's slots are counted under a lock on the GeDer's ``users`` row
 (``SELECT … FOR UPDATE``), so two approvals racing for the last slot are serialised and the
 second one counts the first (409/3001). Every path that changes an endorsement takes its locks
 in one order: the GeDer's row, then the endorsement's row, then the member's row (then, through
-the units service, their ateuli's row), so no two paths can deadlock. Partial unique indexes
-back the one-pending-request and one-tavdebi rules should two requests ever pass a check at once.
+the units service, their ateuli's row), so no two paths can deadlock (the locks and the
+revocation itself are in revocation.py, shared with the penalty). Partial unique indexes back
+the one-pending-request and one-tavdebi rules should two requests ever pass a check at once.
 
-Constants rather than settings (``polis.config`` belongs to no single domain): the request
-lifetime, the suspension lengths and the fine are below, named and documented in
-docs/endorsements.md.
+The reads are in queries.py, arbitration's fraud penalty in penalties.py. The request lifetime
+is a constant rather than a setting (``polis.config`` belongs to no single domain), named and
+documented in docs/endorsements.md.
 """
 
 from __future__ import annotations
 
-import calendar
 import uuid
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from sqlalchemy import and_, exists, false, func, or_, select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from polis.audit.service import record
-from polis.config import Settings
+from polis.audit.transitions import Tell, transition
+from polis.endorsements import queries, revocation
 from polis.endorsements.models import (
-    DEFAULT_LIMIT,
     MAX_LIMIT,
     MIN_LIMIT,
     Endorsement,
     EndorsementRights,
     EndorsementStatus,
-    FineStatus,
-    GedFine,
 )
 from polis.kit import clock
+from polis.kit.db import get_or_404
 from polis.kit.errors import (
     BusinessRuleViolation,
     Conflict,
@@ -44,282 +43,13 @@ from polis.kit.errors import (
     PermissionDenied,
     ValidationFailed,
 )
-from polis.kit.events import enqueue_task
-from polis.kit.pagination import Page, PageParams, paginate
 from polis.notifications.models import NotificationType
 from polis.notifications.service import notify
-from polis.units import queries as unit_queries
-from polis.units import service as units
-from polis.units.models import TermEndReason, Unit, UnitMembership, UnitStatus
 from polis.users import service as users_service
 from polis.users.models import User, UserRole
 
 # A pending request expires this long after it was made (§3.2).
 REQUEST_LIFETIME = timedelta(days=7)
-# A first confirmed fraud suspends the guarantor's right to endorse for this long; a second
-# suspends it for good (§3.2).
-FIRST_OFFENCE_SUSPENSION_MONTHS = 6
-# The GeD fine for a confirmed endorsement fraud, in GeD (§3.2).
-FRAUD_FINE_GED = 500
-# What ``users.review_reason`` says of a supporter whose tavdebi was penalised.
-REVIEW_REASON = "tavdebi_endorsement_fraud"
-
-SEND_FINE_TASK = "polis.endorsements.send_ged_fine"
-
-_NO_ENDORSEMENT = "No such endorsement."
-_NO_GEDER = "No such GeDer."
-
-
-# --- reading --------------------------------------------------------------------------------
-
-
-def _approved_count(geder_id: object) -> object:
-    return (
-        select(func.count())
-        .select_from(Endorsement)
-        .where(Endorsement.geder_id == geder_id, Endorsement.status == EndorsementStatus.APPROVED)
-        .scalar_subquery()
-    )
-
-
-async def rights_of(session: AsyncSession, geder_id: uuid.UUID) -> EndorsementRights | None:
-    """The GeDer's limit and suspension row, if an admin or a penalty ever made one."""
-    return await session.get(EndorsementRights, geder_id, populate_existing=True)
-
-
-async def used_slots(session: AsyncSession, geder_id: uuid.UUID) -> int:
-    """How many approved, non-revoked endorsements ``geder_id`` gives now."""
-    count = await session.scalar(
-        select(func.count())
-        .select_from(Endorsement)
-        .where(Endorsement.geder_id == geder_id, Endorsement.status == EndorsementStatus.APPROVED)
-    )
-    return int(count or 0)
-
-
-def limit_of(rights: EndorsementRights | None) -> int:
-    return rights.endorsement_limit if rights is not None else DEFAULT_LIMIT
-
-
-def is_suspended(rights: EndorsementRights | None) -> bool:
-    return rights is not None and rights.is_suspended(clock.now())
-
-
-async def get_endorsement(session: AsyncSession, endorsement_id: uuid.UUID) -> Endorsement:
-    """The endorsement ``endorsement_id``, or 404."""
-    endorsement = await session.get(Endorsement, endorsement_id)
-    if endorsement is None:
-        raise NotFound(_NO_ENDORSEMENT)
-    return endorsement
-
-
-async def endorsement_between(
-    session: AsyncSession, *, supporter_id: uuid.UUID, guarantor_id: uuid.UUID
-) -> Endorsement | None:
-    """The approved (non-revoked) endorsement of ``supporter_id`` by ``guarantor_id``, or None.
-    For arbitration: an ``endorsement_fraud`` case names this row."""
-    endorsement: Endorsement | None = await session.scalar(
-        select(Endorsement).where(
-            Endorsement.requester_id == supporter_id,
-            Endorsement.geder_id == guarantor_id,
-            Endorsement.status == EndorsementStatus.APPROVED,
-        )
-    )
-    return endorsement
-
-
-async def guarantor_of(session: AsyncSession, user_id: uuid.UUID) -> uuid.UUID | None:
-    """The tavdebi of ``user_id`` (the GeDer of their approved endorsement), or None.
-    For arbitration: a case is never assigned to a party's guarantor."""
-    geder_id: uuid.UUID | None = await session.scalar(
-        select(Endorsement.geder_id).where(
-            Endorsement.requester_id == user_id,
-            Endorsement.status == EndorsementStatus.APPROVED,
-        )
-    )
-    return geder_id
-
-
-async def pending_request_of(session: AsyncSession, user_id: uuid.UUID) -> Endorsement | None:
-    """The member's request waiting for an answer, if any."""
-    endorsement: Endorsement | None = await session.scalar(
-        select(Endorsement).where(
-            Endorsement.requester_id == user_id,
-            Endorsement.status == EndorsementStatus.PENDING,
-        )
-    )
-    return endorsement
-
-
-@dataclass(frozen=True)
-class GederSlots:
-    geder: User
-    ateuli: Unit | None
-    used: int
-    limit: int
-
-
-async def available_geders(
-    session: AsyncSession,
-    user: User,
-    params: PageParams,
-    *,
-    territory_id: uuid.UUID | None = None,
-    search: str | None = None,
-) -> tuple[list[GederSlots], int]:
-    """GeDers ``user`` could ask now: not suspended, with a free slot, not ``user``.
-
-    ``territory_id`` defaults to the caller's own district, the only one whose GeDers may
-    vouch for them; ``search`` matches first or last name (case-insensitive substring).
-    """
-    now = clock.now()
-    place = territory_id or user.territory_id
-    limit = func.coalesce(
-        select(EndorsementRights.endorsement_limit)
-        .where(EndorsementRights.user_id == User.id)
-        .scalar_subquery(),
-        DEFAULT_LIMIT,
-    )
-    suspended = exists().where(
-        EndorsementRights.user_id == User.id,
-        or_(
-            EndorsementRights.suspended_permanently.is_(True),
-            EndorsementRights.suspended_until > now,
-        ),
-    )
-    statement = select(User).where(
-        User.role == UserRole.GEDER,
-        User.deleted_at.is_(None),
-        User.id != user.id,
-        ~suspended,
-        _approved_count(User.id) < limit,
-    )
-    if place is not None:
-        statement = statement.where(User.territory_id == place)
-    else:
-        # A member without a district (diaspora) has no GeDer to ask.
-        statement = statement.where(false())
-    if search:
-        pattern = f"%{_escape_like(search.strip())}%"
-        statement = statement.where(
-            or_(
-                User.first_name.ilike(pattern, escape="\\"),
-                User.last_name.ilike(pattern, escape="\\"),
-            )
-        )
-    page = await paginate(
-        session,
-        statement,
-        params,
-        sortable={"created_at": User.created_at, "last_name": User.last_name},
-        default_sort="created_at",
-    )
-    geders: list[User] = list(page.items)
-    return await _slots_of(session, geders), page.total
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-async def _slots_of(session: AsyncSession, geders: list[User]) -> list[GederSlots]:
-    ids = [g.id for g in geders]
-    if not ids:
-        return []
-    used_rows = await session.execute(
-        select(Endorsement.geder_id, func.count())
-        .where(Endorsement.geder_id.in_(ids), Endorsement.status == EndorsementStatus.APPROVED)
-        .group_by(Endorsement.geder_id)
-    )
-    used = {geder_id: int(count) for geder_id, count in used_rows}
-    rights = {
-        r.user_id: r
-        for r in (
-            await session.scalars(
-                select(EndorsementRights).where(EndorsementRights.user_id.in_(ids))
-            )
-        ).all()
-    }
-    unit_rows = await session.execute(
-        select(UnitMembership.user_id, Unit)
-        .join(Unit, Unit.id == UnitMembership.unit_id)
-        .where(UnitMembership.user_id.in_(ids), UnitMembership.left_at.is_(None))
-    )
-    ateulis = {user_id: unit for user_id, unit in unit_rows}
-    return [
-        GederSlots(
-            geder=g,
-            ateuli=ateulis.get(g.id),
-            used=used.get(g.id, 0),
-            limit=limit_of(rights.get(g.id)),
-        )
-        for g in geders
-    ]
-
-
-async def my_requests(session: AsyncSession, user: User, params: PageParams) -> Page:
-    """Every request ``user`` made, newest first by default."""
-    return await paginate(
-        session,
-        select(Endorsement).where(Endorsement.requester_id == user.id),
-        params,
-        sortable={"requested_at": Endorsement.requested_at},
-        default_sort="requested_at",
-    )
-
-
-async def pending_approvals(session: AsyncSession, geder: User, params: PageParams) -> Page:
-    """Requests waiting for ``geder``'s answer (not yet expired), oldest first by default."""
-    return await paginate(
-        session,
-        select(Endorsement).where(
-            Endorsement.geder_id == geder.id,
-            Endorsement.status == EndorsementStatus.PENDING,
-            Endorsement.expires_at > clock.now(),
-        ),
-        params if params.sort_by else PageParams(params.page, params.per_page, None, "asc"),
-        sortable={"requested_at": Endorsement.requested_at},
-        default_sort="requested_at",
-    )
-
-
-async def my_supporters(session: AsyncSession, geder: User, params: PageParams) -> Page:
-    """The members ``geder`` vouches for now (approved, not revoked)."""
-    return await paginate(
-        session,
-        select(Endorsement).where(
-            Endorsement.geder_id == geder.id, Endorsement.status == EndorsementStatus.APPROVED
-        ),
-        params,
-        sortable={"decided_at": Endorsement.decided_at},
-        default_sort="decided_at",
-    )
-
-
-# --- locks ----------------------------------------------------------------------------------
-
-
-async def _lock_user(session: AsyncSession, user_id: uuid.UUID) -> User | None:
-    # populate_existing: the session may hold a stale copy; the locked read is the truth.
-    locked: User | None = await session.scalar(
-        select(User)
-        .where(User.id == user_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    return locked
-
-
-async def _lock_endorsement(session: AsyncSession, endorsement_id: uuid.UUID) -> Endorsement:
-    locked = await session.scalar(
-        select(Endorsement)
-        .where(Endorsement.id == endorsement_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    if locked is None:
-        raise NotFound(_NO_ENDORSEMENT)
-    return locked
 
 
 # --- asking ---------------------------------------------------------------------------------
@@ -334,6 +64,35 @@ async def request_endorsement(
     404 unknown GeDer; 403/3016 another district; 409/3017 a request already pending;
     403/3018 the GeDer is suspended; 409/3001 the GeDer has no free slot.
     """
+    _check_asker(user, geder_id)
+    geder = await _geder_to_ask(session, user, geder_id)
+    # The member's own row serialises their requests; the partial unique index is the backstop.
+    await revocation.lock_user(session, user.id)
+    await _refuse_pending(session, user)
+    # Checked here for a clear answer at once; approval counts again under the GeDer's lock.
+    await _require_free_slot(session, geder)
+    endorsement = await _add_request(session, user, geder, message)
+    await transition(
+        session,
+        action="endorsements.requested",
+        entity_type="endorsement",
+        entity_id=endorsement.id,
+        actor_id=user.id,
+        new={"geder_id": geder.id, "expires_at": endorsement.expires_at},
+        tell=[
+            Tell(
+                NotificationType.ENDORSEMENT_REQUESTED,
+                [geder.id],
+                f"endorsement-requested:{endorsement.id}",
+                {"requester_name": user.display_name, "endorsement_id": endorsement.id},
+            )
+        ],
+    )
+    return endorsement
+
+
+def _check_asker(user: User, geder_id: uuid.UUID) -> None:
+    """Only an unverified member with a district asks, and never themselves."""
     if user.role is not UserRole.UNVERIFIED:
         raise PermissionDenied("Only members without GeD or a tavdebi ask to be endorsed.")
     if user.is_diaspora:
@@ -343,26 +102,41 @@ async def request_endorsement(
         )
     if geder_id == user.id:
         raise BusinessRuleViolation(error=ErrorCode.CANNOT_ENDORSE_SELF)
-    geder = await session.get(User, geder_id)
-    if geder is None or geder.is_deleted or geder.role is not UserRole.GEDER:
-        raise NotFound(_NO_GEDER)
+
+
+async def _geder_to_ask(session: AsyncSession, user: User, geder_id: uuid.UUID) -> User:
+    """The live GeDer ``geder_id`` (else 404), of ``user``'s own district (else 403/3016)."""
+    geder = await get_or_404(session, User, geder_id, missing=queries.NO_GEDER)
+    if geder.is_deleted or geder.role is not UserRole.GEDER:
+        raise NotFound(queries.NO_GEDER)
     if geder.territory_id is None or geder.territory_id != user.territory_id:
         raise PermissionDenied(error=ErrorCode.DIFFERENT_DISTRICT)
-    # The member's own row serialises their requests; the partial unique index is the backstop.
-    await _lock_user(session, user.id)
-    pending = await pending_request_of(session, user.id)
+    return geder
+
+
+async def _refuse_pending(session: AsyncSession, user: User) -> None:
+    pending = await queries.pending_request_of(session, user.id)
     if pending is not None:
         raise Conflict(
             error=ErrorCode.ENDORSEMENT_REQUEST_PENDING,
             details={"endorsement_id": str(pending.id)},
         )
-    rights = await rights_of(session, geder.id)
-    if is_suspended(rights):
+
+
+async def _require_free_slot(session: AsyncSession, geder: User) -> None:
+    """Refuse a suspended GeDer (403/3018) or one without a free slot (409/3001)."""
+    rights = await queries.rights_of(session, geder.id)
+    if queries.is_suspended(rights):
         raise PermissionDenied(error=ErrorCode.ENDORSEMENT_SUSPENDED)
-    # Checked here for a clear answer at once; approval counts again under the GeDer's lock.
-    limit = limit_of(rights)
-    if await used_slots(session, geder.id) >= limit:
+    limit = queries.limit_of(rights)
+    if await queries.used_slots(session, geder.id) >= limit:
         raise Conflict(error=ErrorCode.ENDORSEMENT_LIMIT_REACHED, details={"limit": limit})
+
+
+async def _add_request(
+    session: AsyncSession, user: User, geder: User, message: str | None
+) -> Endorsement:
+    """The pending request, flushed; 409/3017 should a racing request have won the index."""
     now = clock.now()
     endorsement = Endorsement(
         requester_id=user.id,
@@ -377,21 +151,6 @@ async def request_endorsement(
             await session.flush()
     except IntegrityError:
         raise Conflict(error=ErrorCode.ENDORSEMENT_REQUEST_PENDING) from None
-    await notify(
-        session,
-        geder.id,
-        NotificationType.ENDORSEMENT_REQUESTED,
-        {"requester_name": user.display_name, "endorsement_id": endorsement.id},
-        dedupe_key=f"endorsement-requested:{endorsement.id}",
-    )
-    await record(
-        session,
-        action="endorsements.requested",
-        entity_type="endorsement",
-        entity_id=endorsement.id,
-        actor_id=user.id,
-        new={"geder_id": geder.id, "expires_at": endorsement.expires_at},
-    )
     return endorsement
 
 
@@ -406,11 +165,10 @@ async def _pending_for_decision(
     A request past its deadline that the hourly job has not reached yet is expired here, and
     the refusal keeps that change.
     """
-    endorsement = await get_endorsement(session, endorsement_id)
+    endorsement = await queries.get_endorsement(session, endorsement_id)
     if endorsement.geder_id != geder.id:
         raise PermissionDenied("Only the GeDer asked may answer this request.")
-    await _lock_user(session, geder.id)
-    endorsement = await _lock_endorsement(session, endorsement_id)
+    _, endorsement = await revocation.lock_geder_then_endorsement(session, endorsement)
     if endorsement.status is not EndorsementStatus.PENDING:
         raise Conflict(
             error=ErrorCode.ENDORSEMENT_NOT_PENDING, details={"status": endorsement.status.value}
@@ -434,13 +192,8 @@ async def approve(session: AsyncSession, geder: User, endorsement_id: uuid.UUID)
     counted under the lock on the GeDer's row.
     """
     endorsement = await _pending_for_decision(session, geder, endorsement_id)
-    rights = await rights_of(session, geder.id)
-    if is_suspended(rights):
-        raise PermissionDenied(error=ErrorCode.ENDORSEMENT_SUSPENDED)
-    limit = limit_of(rights)
-    if await used_slots(session, geder.id) >= limit:
-        raise Conflict(error=ErrorCode.ENDORSEMENT_LIMIT_REACHED, details={"limit": limit})
-    requester = await _lock_user(session, endorsement.requester_id)
+    await _require_free_slot(session, geder)
+    requester = await revocation.lock_user(session, endorsement.requester_id)
     if requester is None or requester.is_deleted or requester.role is not UserRole.UNVERIFIED:
         raise Conflict(
             "The requester no longer needs an endorsement.",
@@ -451,15 +204,7 @@ async def approve(session: AsyncSession, geder: User, endorsement_id: uuid.UUID)
     endorsement.decided_at = now
     # The status chosen at onboarding is kept (§3.2): only the role changes.
     requester.role = UserRole.SUPPORTER
-    await session.flush()
-    await notify(
-        session,
-        requester.id,
-        NotificationType.ENDORSEMENT_APPROVED,
-        {"geder_name": geder.display_name, "endorsement_id": endorsement.id},
-        dedupe_key=f"endorsement-approved:{endorsement.id}",
-    )
-    await record(
+    await transition(
         session,
         action="endorsements.approved",
         entity_type="endorsement",
@@ -467,6 +212,14 @@ async def approve(session: AsyncSession, geder: User, endorsement_id: uuid.UUID)
         actor_id=geder.id,
         old={"status": EndorsementStatus.PENDING, "role": UserRole.UNVERIFIED},
         new={"status": endorsement.status, "role": requester.role, "tavdebi_id": geder.id},
+        tell=[
+            Tell(
+                NotificationType.ENDORSEMENT_APPROVED,
+                [requester.id],
+                f"endorsement-approved:{endorsement.id}",
+                {"geder_name": geder.display_name, "endorsement_id": endorsement.id},
+            )
+        ],
     )
     return endorsement
 
@@ -479,21 +232,25 @@ async def reject(
     endorsement.status = EndorsementStatus.REJECTED
     endorsement.decided_at = clock.now()
     endorsement.reject_reason = reason
-    await session.flush()
-    await notify(
-        session,
-        endorsement.requester_id,
-        NotificationType.ENDORSEMENT_REJECTED,
-        {"geder_name": geder.display_name, "reason": reason, "endorsement_id": endorsement.id},
-        dedupe_key=f"endorsement-rejected:{endorsement.id}",
-    )
-    await record(
+    await transition(
         session,
         action="endorsements.rejected",
         entity_type="endorsement",
         entity_id=endorsement.id,
         actor_id=geder.id,
         new={"status": endorsement.status, "reason": reason},
+        tell=[
+            Tell(
+                NotificationType.ENDORSEMENT_REJECTED,
+                [endorsement.requester_id],
+                f"endorsement-rejected:{endorsement.id}",
+                {
+                    "geder_name": geder.display_name,
+                    "reason": reason,
+                    "endorsement_id": endorsement.id,
+                },
+            )
+        ],
     )
     return endorsement
 
@@ -501,20 +258,21 @@ async def reject(
 async def _expire(session: AsyncSession, endorsement: Endorsement, *, geder_name: str) -> None:
     endorsement.status = EndorsementStatus.EXPIRED
     endorsement.decided_at = clock.now()
-    await session.flush()
-    await notify(
-        session,
-        endorsement.requester_id,
-        NotificationType.ENDORSEMENT_EXPIRED,
-        {"geder_name": geder_name, "endorsement_id": endorsement.id},
-        dedupe_key=f"endorsement-expired:{endorsement.id}",
-    )
-    await record(
+    await transition(
         session,
         action="endorsements.expired",
         entity_type="endorsement",
         entity_id=endorsement.id,
+        actor_id=None,
         new={"status": endorsement.status},
+        tell=[
+            Tell(
+                NotificationType.ENDORSEMENT_EXPIRED,
+                [endorsement.requester_id],
+                f"endorsement-expired:{endorsement.id}",
+                {"geder_name": geder_name, "endorsement_id": endorsement.id},
+            )
+        ],
     )
 
 
@@ -543,82 +301,6 @@ async def expire_requests(session: AsyncSession) -> int:
 # --- revoking -------------------------------------------------------------------------------
 
 
-async def _unendorse(
-    session: AsyncSession,
-    endorsement: Endorsement,
-    *,
-    actor_id: uuid.UUID | None,
-    reason: str,
-) -> User | None:
-    """Revoke an approved endorsement (its GeDer and the endorsement already locked): the
-    supporter goes back to ``unverified``, leaves their ateuli through the units service (so
-    counts, status and the atistavi's term stay right) and loses every seat. Votes stay."""
-    now = clock.now()
-    endorsement.status = EndorsementStatus.REVOKED
-    endorsement.revoked_at = now
-    endorsement.revoked_by_id = actor_id
-    endorsement.revoke_reason = reason
-    await session.flush()
-    supporter = await _lock_user(session, endorsement.requester_id)
-    if supporter is None:
-        return None
-    if supporter.role is UserRole.SUPPORTER:
-        supporter.role = UserRole.UNVERIFIED
-        await session.flush()
-    membership = await unit_queries.open_membership(session, supporter.id)
-    left_unit_id = None
-    if membership is not None:
-        left_unit_id = membership.unit_id
-        await units.leave_ateuli(session, supporter, membership.unit_id)
-    # Seats above the ateuli (kept when a leader merely leaves, docs/units.md) end too: §3.2
-    # takes away any leadership. The units enum has no "revoked" reason; left_unit is the
-    # nearest truth (the member left the society's ranks).
-    ended = []
-    for term in await unit_queries.open_terms_of(session, supporter.id):
-        term.ended_at = now
-        term.end_reason = TermEndReason.LEFT_UNIT
-        ended.append(term.unit_id)
-        await session.flush()
-        unit = await session.get(Unit, term.unit_id)
-        if unit is not None and unit.status is UnitStatus.ACTIVE:
-            await units.on_leader_election_due(session, unit)
-    await record(
-        session,
-        action="endorsements.revoked",
-        entity_type="endorsement",
-        entity_id=endorsement.id,
-        actor_id=actor_id,
-        old={"status": EndorsementStatus.APPROVED, "role": UserRole.SUPPORTER},
-        new={
-            "status": endorsement.status,
-            "role": supporter.role,
-            "reason": reason,
-            "left_unit_id": left_unit_id,
-            "ended_terms_unit_ids": ended,
-        },
-    )
-    return supporter
-
-
-async def _notify_revoked(
-    session: AsyncSession, endorsement: Endorsement, supporter: User | None, geder: User
-) -> None:
-    params = {
-        "supporter_name": supporter.display_name if supporter else "Member",
-        "geder_name": geder.display_name,
-        "reason": endorsement.revoke_reason or "",
-        "endorsement_id": endorsement.id,
-    }
-    for person_id in (endorsement.requester_id, endorsement.geder_id):
-        await notify(
-            session,
-            person_id,
-            NotificationType.ENDORSEMENT_REVOKED,
-            params,
-            dedupe_key=f"endorsement-revoked:{endorsement.id}",
-        )
-
-
 async def revoke(
     session: AsyncSession, actor: User, endorsement_id: uuid.UUID, reason: str
 ) -> Endorsement:
@@ -626,199 +308,26 @@ async def revoke(
 
     Refusals: 404 unknown; 403/1004 neither its GeDer nor an admin; 409/3019 not approved.
     """
-    endorsement = await get_endorsement(session, endorsement_id)
+    endorsement = await queries.get_endorsement(session, endorsement_id)
     if endorsement.geder_id != actor.id and not actor.is_admin:
         raise PermissionDenied("Only the tavdebi or an admin may revoke an endorsement.")
-    geder = await _lock_user(session, endorsement.geder_id)
-    endorsement = await _lock_endorsement(session, endorsement_id)
+    geder, endorsement = await revocation.lock_geder_then_endorsement(session, endorsement)
     if endorsement.status is not EndorsementStatus.APPROVED or geder is None:
         raise Conflict(
             error=ErrorCode.ENDORSEMENT_NOT_PENDING, details={"status": endorsement.status.value}
         )
-    supporter = await _unendorse(session, endorsement, actor_id=actor.id, reason=reason)
-    await _notify_revoked(session, endorsement, supporter, geder)
+    supporter = await revocation.unendorse(session, endorsement, actor_id=actor.id, reason=reason)
+    await revocation.tell_revoked(session, endorsement, supporter, geder)
     return endorsement
-
-
-# --- penalties ------------------------------------------------------------------------------
-
-
-async def apply_fraud_penalty(
-    session: AsyncSession,
-    settings: Settings,
-    *,
-    endorsement_id: uuid.UUID,
-    case_id: uuid.UUID,
-    actor_id: uuid.UUID | None,
-) -> None:
-    """Apply §3.2's penalty for a confirmed ``endorsement_fraud`` decision, in the caller's
-    transaction (flush only; the fine is sent after commit).
-
-    - the endorsement is revoked with the penalty flag (as :func:`revoke`; one already
-      revoked keeps its earlier revocation and gains the flag: revoking first does not escape
-      the penalty);
-    - the guarantor's right to endorse is suspended: for six months at a first confirmed
-      offence (counted from the penalty flags of their other endorsements), for good at any
-      later one;
-    - a GeD fine (``FRAUD_FINE_GED``) is recorded in ``ged_fines`` and the
-      ``polis.endorsements.send_ged_fine`` task is enqueued after commit;
-    - the guarantor's other supporters are flagged for admin review.
-
-    Idempotent: an endorsement already penalised is left alone. Raises 404 for an unknown
-    endorsement and 409/3019 for one that was never approved.
-    """
-    del settings  # the fine and the periods are constants for now (docs/endorsements.md)
-    endorsement = await get_endorsement(session, endorsement_id)
-    guarantor = await _lock_user(session, endorsement.geder_id)
-    endorsement = await _lock_endorsement(session, endorsement_id)
-    if endorsement.penalty:
-        return
-    if guarantor is None:
-        raise NotFound(_NO_GEDER)
-    if endorsement.status is EndorsementStatus.APPROVED:
-        supporter: User | None = await _unendorse(
-            session,
-            endorsement,
-            actor_id=actor_id,
-            reason=f"Endorsement fraud confirmed by arbitration (case {case_id}).",
-        )
-        await _notify_revoked(session, endorsement, supporter, guarantor)
-    elif endorsement.status is not EndorsementStatus.REVOKED:
-        raise Conflict(
-            "Only an endorsement that was approved can be penalised.",
-            error=ErrorCode.ENDORSEMENT_NOT_PENDING,
-            details={"status": endorsement.status.value},
-        )
-    now = clock.now()
-    endorsement.penalty = True
-    endorsement.penalty_case_id = case_id
-    endorsement.penalized_at = now
-    await session.flush()
-
-    previous = await session.scalar(
-        select(func.count())
-        .select_from(Endorsement)
-        .where(
-            Endorsement.geder_id == guarantor.id,
-            Endorsement.penalty.is_(True),
-            Endorsement.id != endorsement.id,
-        )
-    )
-    offence = int(previous or 0) + 1
-    rights = await _rights_for_update(session, guarantor.id)
-    if offence == 1:
-        until = add_months(now, FIRST_OFFENCE_SUSPENSION_MONTHS)
-        # A suspension already running longer is not shortened.
-        if rights.suspended_until is None or rights.suspended_until < until:
-            rights.suspended_until = until
-    else:
-        rights.suspended_permanently = True
-    rights.suspended_at = now
-    rights.suspension_case_id = case_id
-    rights.lifted_at = None
-    rights.lifted_by_id = None
-
-    fine = GedFine(
-        guarantor_id=guarantor.id,
-        endorsement_id=endorsement.id,
-        case_id=case_id,
-        ged_number=guarantor.ged_number,
-        amount=FRAUD_FINE_GED,
-    )
-    session.add(fine)
-    await session.flush()
-    enqueue_task(session, SEND_FINE_TASK, str(fine.id))
-
-    flagged = (
-        await session.scalars(
-            update(User)
-            .where(
-                User.id.in_(
-                    select(Endorsement.requester_id).where(
-                        Endorsement.geder_id == guarantor.id,
-                        Endorsement.status == EndorsementStatus.APPROVED,
-                    )
-                )
-            )
-            .values(flagged_for_review_at=now, review_reason=REVIEW_REASON)
-            .returning(User.id)
-            .execution_options(synchronize_session="fetch")
-        )
-    ).all()
-    for supporter_id in flagged:
-        await notify(
-            session,
-            supporter_id,
-            NotificationType.SUPPORTER_FLAGGED,
-            {"geder_name": guarantor.display_name},
-            dedupe_key=f"supporter-flagged:{endorsement.id}",
-        )
-    await notify(
-        session,
-        guarantor.id,
-        NotificationType.ENDORSEMENT_PENALTY,
-        {
-            "amount": FRAUD_FINE_GED,
-            "until": "permanent" if rights.suspended_permanently else _day(rights.suspended_until),
-            "case_id": case_id,
-        },
-        dedupe_key=f"endorsement-penalty:{endorsement.id}",
-    )
-    await record(
-        session,
-        action="endorsements.penalty.applied",
-        entity_type="endorsement",
-        entity_id=endorsement.id,
-        actor_id=actor_id,
-        new={
-            "case_id": case_id,
-            "guarantor_id": guarantor.id,
-            "offence": offence,
-            "suspended_until": rights.suspended_until,
-            "suspended_permanently": rights.suspended_permanently,
-            "fine_id": fine.id,
-            "fine_amount": fine.amount,
-            "flagged_supporter_ids": list(flagged),
-        },
-    )
-
-
-def add_months(moment: datetime, months: int) -> datetime:
-    """``moment`` plus calendar months, the day clamped to the month's end (31 Aug + 6
-    months is 28/29 Feb)."""
-    index = moment.month - 1 + months
-    year, month = moment.year + index // 12, index % 12 + 1
-    day = min(moment.day, calendar.monthrange(year, month)[1])
-    return moment.replace(year=year, month=month, day=day)
-
-
-def _day(moment: datetime | None) -> str:
-    return moment.date().isoformat() if moment is not None else "permanent"
-
-
-async def _rights_for_update(session: AsyncSession, geder_id: uuid.UUID) -> EndorsementRights:
-    """The GeDer's rights row, made with the defaults when absent (their user row is locked,
-    so no other transaction makes it at the same time)."""
-    rights = await session.scalar(
-        select(EndorsementRights)
-        .where(EndorsementRights.user_id == geder_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    if rights is None:
-        rights = EndorsementRights(user_id=geder_id, endorsement_limit=DEFAULT_LIMIT)
-        session.add(rights)
-        await session.flush()
-    return rights
 
 
 # --- admin ----------------------------------------------------------------------------------
 
 
 async def _geder_for_admin(session: AsyncSession, geder_id: uuid.UUID) -> User:
-    geder = await _lock_user(session, geder_id)
+    geder = await revocation.lock_user(session, geder_id)
     if geder is None or geder.is_deleted or geder.role is not UserRole.GEDER:
-        raise NotFound(_NO_GEDER)
+        raise NotFound(queries.NO_GEDER)
     return geder
 
 
@@ -834,7 +343,7 @@ async def set_limit(
             details={"field": "limit", "min": MIN_LIMIT, "max": MAX_LIMIT},
         )
     geder = await _geder_for_admin(session, geder_id)
-    rights = await _rights_for_update(session, geder.id)
+    rights = await revocation.rights_for_update(session, geder.id)
     old = rights.endorsement_limit
     rights.endorsement_limit = limit
     await session.flush()
@@ -860,7 +369,7 @@ async def lift_suspension(
     """End a GeDer's suspension now. Lifting a GeDer who is not suspended changes nothing and
     is not an error. The offence still counts: a later confirmed fraud is a second one."""
     geder = await _geder_for_admin(session, geder_id)
-    rights = await _rights_for_update(session, geder.id)
+    rights = await revocation.rights_for_update(session, geder.id)
     if not rights.is_suspended(clock.now()):
         return rights
     old = {"suspended_until": rights.suspended_until, "permanent": rights.suspended_permanently}
@@ -880,16 +389,3 @@ async def lift_suspension(
         new={"suspended_until": None, "permanent": False},
     )
     return rights
-
-
-# --- fines outbox ---------------------------------------------------------------------------
-
-
-async def unsent_fine_ids(session: AsyncSession) -> list[uuid.UUID]:
-    """Fines the GeD Database has not accepted yet (for the hourly sweep)."""
-    rows = await session.scalars(
-        select(GedFine.id)
-        .where(and_(GedFine.status != FineStatus.SENT, GedFine.ged_number.is_not(None)))
-        .order_by(GedFine.created_at)
-    )
-    return list(rows.all())

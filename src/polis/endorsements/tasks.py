@@ -14,10 +14,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from celery import Task, shared_task
 from redis.asyncio import Redis
@@ -25,17 +23,17 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from polis.config import Settings, get_settings
-from polis.endorsements import service
+from polis.endorsements import penalties, queries, service
 from polis.endorsements.models import FineStatus, GedFine
 from polis.ged.adapter import ged_database
 from polis.kit import clock
 from polis.kit.errors import PolisError
 from polis.kit.events import SendTask, commit_and_dispatch, send_from_worker
-from polis.kit.jobs import job_resources
+from polis.kit.jobs import JobResources, run_job
 from polis.kit.logging import get_logger
 
 EXPIRE_TASK = "polis.endorsements.expire_requests"
-SEND_FINE_TASK = service.SEND_FINE_TASK
+SEND_FINE_TASK = penalties.SEND_FINE_TASK
 SWEEP_FINES_TASK = "polis.endorsements.sweep_ged_fines"
 
 # Retries of one send: 30 s, 60 s, 120 s … capped at an hour, then the hourly sweep takes over.
@@ -44,16 +42,6 @@ FINE_RETRY_MAX_SECONDS = 3600
 FINE_MAX_RETRIES = 8
 
 log = get_logger(__name__)
-
-T = TypeVar("T")
-
-
-async def _with_sessions(
-    settings: Settings, work: Callable[[async_sessionmaker[AsyncSession]], Awaitable[T]]
-) -> T:
-    """Run ``work`` on a small engine of its own (a Celery task runs outside any event loop)."""
-    async with job_resources(settings) as job:
-        return await work(job.maker)
 
 
 async def run_expiry(
@@ -69,24 +57,29 @@ async def run_expiry(
     return expired
 
 
-async def _expire(settings: Settings) -> int:
-    async with job_resources(settings) as job:
-        return await run_expiry(job.maker, redis=job.redis, send_task=send_from_worker)
+async def _expire(job: JobResources) -> int:
+    return await run_expiry(job.maker, redis=job.redis, send_task=send_from_worker)
 
 
 @shared_task(name=EXPIRE_TASK, acks_late=True)
 def expire_requests() -> int:
     """Expire pending endorsement requests older than seven days. Idempotent."""
-    expired = asyncio.run(_expire(get_settings()))
+    expired = run_job(get_settings(), _expire)
     log.info("endorsements.expired", count=expired)
     return expired
 
 
 async def send_fine(
-    maker: async_sessionmaker[AsyncSession], settings: Settings, fine_id: uuid.UUID
+    maker: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    fine_id: uuid.UUID,
+    *,
+    redis: Redis | None = None,
+    send_task: SendTask | None = None,
 ) -> str | None:
     """Send one fine; returns None when done (sent now, already sent, or in other hands),
-    else the failure's reason (already written to the row)."""
+    else the failure's reason (already written to the row). Each outcome ends its
+    transaction with ``commit_and_dispatch``."""
     async with maker() as session:
         fine = await session.scalar(
             select(GedFine).where(GedFine.id == fine_id).with_for_update(skip_locked=True)
@@ -98,7 +91,7 @@ async def send_fine(
             # to send it to. Left failed for an admin; no retry can change it.
             fine.status = FineStatus.FAILED
             fine.last_error = "no_ged_number"
-            await session.commit()
+            await commit_and_dispatch(session, redis=redis, send_task=send_task)
             return None
         fine.attempts += 1
         try:
@@ -106,12 +99,12 @@ async def send_fine(
         except PolisError as exc:
             fine.status = FineStatus.FAILED
             fine.last_error = str(exc.details.get("reason") or exc.message)[:200]
-            await session.commit()
+            await commit_and_dispatch(session, redis=redis, send_task=send_task)
             return fine.last_error
         fine.status = FineStatus.SENT
         fine.sent_at = clock.now()
         fine.last_error = None
-        await session.commit()
+        await commit_and_dispatch(session, redis=redis, send_task=send_task)
     log.info("endorsements.fine_sent", fine_id=str(fine_id))
     return None
 
@@ -121,10 +114,12 @@ def send_ged_fine(self: Task[Any, Any], fine_id: str) -> bool:
     """Send the fine ``fine_id`` to the GeD Database; retried with backoff until accepted."""
     settings = get_settings()
 
-    async def work(maker: async_sessionmaker[AsyncSession]) -> str | None:
-        return await send_fine(maker, settings, uuid.UUID(fine_id))
+    async def work(job: JobResources) -> str | None:
+        return await send_fine(
+            job.maker, settings, uuid.UUID(fine_id), redis=job.redis, send_task=send_from_worker
+        )
 
-    failure = asyncio.run(_with_sessions(settings, work))
+    failure = run_job(settings, work)
     if failure is None:
         return True
     log.warning("endorsements.fine_failed", fine_id=fine_id, reason=failure)
@@ -136,14 +131,19 @@ def send_ged_fine(self: Task[Any, Any], fine_id: str) -> bool:
 
 
 async def unsent_fines(maker: async_sessionmaker[AsyncSession]) -> list[uuid.UUID]:
+    """The fines not yet accepted (a read: nothing to commit)."""
     async with maker() as session:
-        return await service.unsent_fine_ids(session)
+        return await queries.unsent_fine_ids(session)
+
+
+async def _unsent(job: JobResources) -> list[uuid.UUID]:
+    return await unsent_fines(job.maker)
 
 
 @shared_task(name=SWEEP_FINES_TASK, acks_late=True)
 def sweep_ged_fines() -> int:
     """Enqueue a send for every fine not yet accepted. Idempotent (sending is)."""
-    ids = asyncio.run(_with_sessions(get_settings(), unsent_fines))
+    ids = run_job(get_settings(), _unsent)
     for fine_id in ids:
         send_ged_fine.delay(str(fine_id))
     log.info("endorsements.fines_swept", count=len(ids))
