@@ -48,6 +48,7 @@ from polis.territories.models import Territory, TerritoryType
 from polis.users import service as users_service
 from polis.users.models import Language, MemberStatus, User, UserRole
 from polis.worker import create_celery
+from tests.support.declared_errors import record_errors
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_DATABASE = "polis_test"
@@ -217,6 +218,7 @@ async def serve_app(
     ``db_session.bind``), so the test sees their writes and they vanish with its rollback.
     """
     app = create_app(settings.model_copy(update=overrides))
+    record_errors(app)
     if router is not None:
         app.include_router(api_router(router))
     async with app.router.lifespan_context(app):
@@ -225,9 +227,17 @@ async def serve_app(
         yield app
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run tests/test_declared_errors.py last: it reads what every other test's requests
+    answered."""
+    last = [item for item in items if item.path.name == "test_declared_errors.py"]
+    items[:] = [item for item in items if item.path.name != "test_declared_errors.py"] + last
+
+
 @pytest.fixture(scope="session")
 async def app(settings: Settings) -> AsyncIterator[FastAPI]:
     application = create_app(settings)
+    record_errors(application)
     async with application.router.lifespan_context(application):
         yield application
 

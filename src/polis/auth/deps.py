@@ -20,6 +20,7 @@ from polis.auth.tokens import REVOKED_SESSION_KEY, AccessClaims
 from polis.config import Settings
 from polis.kit.deps import DbSession
 from polis.kit.errors import AuthError, ErrorCode, PermissionDenied
+from polis.kit.routing import errors
 from polis.users.models import MemberStatus, User, UserRole
 
 _bearer = HTTPBearer(auto_error=False, description="An access token from /auth/verify-phone")
@@ -52,6 +53,7 @@ def resolve_subject(request: Request, settings: Settings) -> None:
     request.state.subject_tier = claims.tier
 
 
+@errors(ErrorCode.TOKEN_INVALID, ErrorCode.TOKEN_EXPIRED)
 async def _claims(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -78,6 +80,7 @@ async def _claims(
 Claims = Annotated[AccessClaims, Depends(_claims)]
 
 
+@errors(ErrorCode.TOKEN_INVALID)
 async def _authenticated(claims: Claims, session: DbSession) -> User:
     user = await session.get(User, claims.user_id)
     if user is None or user.is_deleted:
@@ -88,6 +91,7 @@ async def _authenticated(claims: Claims, session: DbSession) -> User:
 AuthenticatedUser = Annotated[User, Depends(_authenticated)]
 
 
+@errors(ErrorCode.ONBOARDING_REQUIRED)
 async def _onboarded(user: AuthenticatedUser) -> User:
     if not user.is_onboarded:
         raise PermissionDenied(error=ErrorCode.ONBOARDING_REQUIRED)
@@ -97,6 +101,7 @@ async def _onboarded(user: AuthenticatedUser) -> User:
 OnboardedUser = Annotated[User, Depends(_onboarded)]
 
 
+@errors(ErrorCode.NOT_VERIFIED)
 async def _verified(user: OnboardedUser) -> User:
     if not user.is_verified:
         raise PermissionDenied(error=ErrorCode.NOT_VERIFIED)
@@ -106,6 +111,7 @@ async def _verified(user: OnboardedUser) -> User:
 VerifiedUser = Annotated[User, Depends(_verified)]
 
 
+@errors(ErrorCode.INSUFFICIENT_PERMISSIONS)
 async def _geder(user: VerifiedUser) -> User:
     if user.role is not UserRole.GEDER:
         raise PermissionDenied("Only GeDers may do this.")
@@ -115,6 +121,7 @@ async def _geder(user: VerifiedUser) -> User:
 GederUser = Annotated[User, Depends(_geder)]
 
 
+@errors(ErrorCode.INSUFFICIENT_PERMISSIONS)
 async def _active_member(user: VerifiedUser) -> User:
     if user.status is not MemberStatus.ACTIVE:
         raise PermissionDenied("Only active members may do this.")
@@ -124,6 +131,7 @@ async def _active_member(user: VerifiedUser) -> User:
 ActiveMember = Annotated[User, Depends(_active_member)]
 
 
+@errors(ErrorCode.INSUFFICIENT_PERMISSIONS)
 async def _admin(user: AuthenticatedUser) -> User:
     if not user.is_admin:
         raise PermissionDenied("Only admins may do this.")

@@ -25,6 +25,7 @@ from polis.config import Settings
 from polis.kit.errors import ErrorCode, PolisError
 from polis.kit.http import request_subject
 from polis.kit.logging import get_logger
+from polis.kit.routing import errors
 
 log = get_logger(__name__)
 
@@ -56,6 +57,7 @@ def _redis(request: Request) -> Redis:
     return redis
 
 
+@errors(ErrorCode.IDEMPOTENCY_KEY_REUSED, ErrorCode.REQUEST_IN_PROGRESS)
 async def _claim(
     request: Request,
     idempotency_key: Annotated[

@@ -19,9 +19,10 @@ from limits.aio.storage import RedisStorage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
 from polis.config import Settings
-from polis.kit.errors import RateLimited
+from polis.kit.errors import ErrorCode, RateLimited
 from polis.kit.http import request_subject
 from polis.kit.logging import get_logger
+from polis.kit.routing import errors
 
 log = get_logger(__name__)
 
@@ -109,6 +110,7 @@ async def enforce(request: Request, *, name: str, rule: str, key: str, cost: int
         setattr(request.state, RATE_LIMIT_STATE, state)
 
 
+@errors(ErrorCode.RATE_LIMITED)
 async def default_rate_limit(request: Request) -> None:
     """The tier limit every ``/api/v1`` route carries: anonymous, authenticated or leader."""
     settings = _settings(request)
@@ -131,6 +133,7 @@ def rate_limit(
     request's subject.
     """
 
+    @errors(ErrorCode.RATE_LIMITED)
     async def dependency(request: Request) -> None:
         rule = getattr(_settings(request), setting)
         subject = await key(request) if key is not None else request_subject(request)[1]
