@@ -20,8 +20,9 @@ from polis.arbitration.schemas import (
 from polis.auth.deps import AuthenticatedUser, VerifiedUser
 from polis.kit.deps import DbSession, SettingsDep
 from polis.kit.envelope import Envelope, ListEnvelope, ok
+from polis.kit.errors import ErrorCode
 from polis.kit.pagination import PageParams, Pagination, paginated
-from polis.kit.routing import DomainRouter
+from polis.kit.routing import DomainRouter, errors
 from polis.users.models import User
 
 router = DomainRouter(prefix="/arbitration", tags=["arbitration"])
@@ -35,6 +36,12 @@ async def _listed(
 
 
 @router.post("/cases", response_model=Envelope[CaseOut], status_code=201, summary="File a case")
+@errors(
+    ErrorCode.ARBITRATION_LOCKED,
+    ErrorCode.CANNOT_FILE_AGAINST_SELF,
+    ErrorCode.NOT_THE_GUARANTOR,
+    ErrorCode.NOT_FOUND,
+)
 async def file_case(body: FileCaseIn, user: VerifiedUser, session: DbSession) -> Envelope[CaseOut]:
     case = await service.file_case(
         session,
@@ -60,6 +67,7 @@ async def list_cases(
 
 
 @router.get("/cases/{case_id}", response_model=Envelope[CaseOut], summary="A case")
+@errors(ErrorCode.NOT_FOUND)
 async def get_case(
     case_id: uuid.UUID, user: AuthenticatedUser, session: DbSession
 ) -> Envelope[CaseOut]:
@@ -67,6 +75,12 @@ async def get_case(
 
 
 @router.post("/cases/{case_id}/assign", response_model=Envelope[CaseOut], summary="Reassign a case")
+@errors(
+    ErrorCode.INSUFFICIENT_PERMISSIONS,
+    ErrorCode.ARBITRATOR_NOT_ELIGIBLE,
+    ErrorCode.CASE_WRONG_STATE,
+    ErrorCode.NOT_FOUND,
+)
 async def assign_case(
     case_id: uuid.UUID, body: AssignIn, user: AuthenticatedUser, session: DbSession
 ) -> Envelope[CaseOut]:
@@ -75,6 +89,7 @@ async def assign_case(
 
 
 @router.post("/cases/{case_id}/start", response_model=Envelope[CaseOut], summary="Take a case up")
+@errors(ErrorCode.INSUFFICIENT_PERMISSIONS, ErrorCode.CASE_WRONG_STATE)
 async def start_case(
     case_id: uuid.UUID, user: AuthenticatedUser, session: DbSession
 ) -> Envelope[CaseOut]:
@@ -82,6 +97,7 @@ async def start_case(
 
 
 @router.post("/cases/{case_id}/resolve", response_model=Envelope[CaseOut], summary="Decide")
+@errors(ErrorCode.CASE_WRONG_STATE)
 async def resolve_case(
     case_id: uuid.UUID,
     body: ResolveIn,
@@ -101,6 +117,12 @@ async def resolve_case(
 
 
 @router.post("/cases/{case_id}/appeal", response_model=Envelope[CaseOut], summary="Appeal")
+@errors(
+    ErrorCode.INSUFFICIENT_PERMISSIONS,
+    ErrorCode.CASE_WRONG_STATE,
+    ErrorCode.APPEAL_WINDOW_CLOSED,
+    ErrorCode.DECISION_FINAL,
+)
 async def appeal_case(
     case_id: uuid.UUID, body: AppealIn, user: AuthenticatedUser, session: DbSession
 ) -> Envelope[CaseOut]:

@@ -24,11 +24,11 @@ from polis.auth.schemas import (
 from polis.kit.crypto import protector
 from polis.kit.deps import DbSession, RedisDep, SettingsDep
 from polis.kit.envelope import Envelope, ok
-from polis.kit.errors import PolisError
+from polis.kit.errors import ErrorCode, PolisError
 from polis.kit.http import client_ip
 from polis.kit.phone import normalize_phone
 from polis.kit.ratelimit import rate_limit
-from polis.kit.routing import DomainRouter
+from polis.kit.routing import DomainRouter, errors
 from polis.users.models import Language
 from polis.users.presenters import me_out
 
@@ -75,6 +75,12 @@ async def send_verification_code(
 
 
 @router.post("/verify-phone", response_model=Envelope[LoginOut], summary="Log in with the code")
+@errors(
+    ErrorCode.INVALID_CREDENTIALS,
+    ErrorCode.VERIFICATION_EXPIRED,
+    ErrorCode.TOO_MANY_ATTEMPTS,
+    ErrorCode.DEVICE_BLOCKED,
+)
 async def verify_phone(
     body: VerifyPhoneIn,
     request: Request,
@@ -103,6 +109,7 @@ async def verify_phone(
 
 
 @router.post("/refresh", response_model=Envelope[TokenPairOut], summary="Rotate the tokens")
+@errors(ErrorCode.TOKEN_EXPIRED, ErrorCode.TOKEN_INVALID)
 async def refresh(
     body: RefreshIn, session: DbSession, settings: SettingsDep, redis: RedisDep
 ) -> Envelope[TokenPairOut]:
@@ -151,6 +158,7 @@ async def list_sessions(
 @router.delete(
     "/sessions/{session_id}", response_model=Envelope[SessionRevokedOut], summary="End a session"
 )
+@errors(ErrorCode.NOT_FOUND)
 async def revoke_session(
     session_id: uuid.UUID,
     user: AuthenticatedUser,

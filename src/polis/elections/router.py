@@ -26,9 +26,10 @@ from polis.elections.schemas import (
 from polis.kit.cache import cached_answer
 from polis.kit.deps import DbSession
 from polis.kit.envelope import Envelope, ListEnvelope, ok
+from polis.kit.errors import ErrorCode
 from polis.kit.idempotency import IdempotencyKey
 from polis.kit.pagination import Pagination, paginated
-from polis.kit.routing import DomainRouter
+from polis.kit.routing import DomainRouter, errors
 
 router = DomainRouter(prefix="/elections", tags=["elections"])
 
@@ -63,6 +64,12 @@ async def list_elections(
     status_code=201,
     summary="Create an election with explicit times (admins); nominations open at once",
 )
+@errors(
+    ErrorCode.INVALID_HIERARCHY_LEVEL,
+    ErrorCode.ELECTION_ALREADY_OPEN,
+    ErrorCode.INVALID_ELECTION_PERIOD,
+    ErrorCode.NOT_FOUND,
+)
 async def create_election(
     body: ElectionIn, admin: AdminUser, session: DbSession
 ) -> Envelope[ElectionOut]:
@@ -96,6 +103,7 @@ async def my_elections(
 
 
 @router.get("/{election_id}", response_model=Envelope[ElectionOut], summary="One election")
+@errors(ErrorCode.NOT_FOUND)
 async def get_election(
     election_id: uuid.UUID, _: AuthenticatedUser, session: DbSession
 ) -> Envelope[ElectionOut]:
@@ -108,6 +116,7 @@ async def get_election(
     response_model=Envelope[ElectionOut],
     summary="Cancel a scheduled or active election (admins)",
 )
+@errors(ErrorCode.ELECTION_FINISHED, ErrorCode.NOT_FOUND)
 async def cancel_election(
     election_id: uuid.UUID, admin: AdminUser, session: DbSession
 ) -> Envelope[ElectionOut]:
@@ -137,6 +146,12 @@ async def candidates(
     status_code=201,
     summary="Stand as a candidate (while nominations are open)",
 )
+@errors(
+    ErrorCode.ELECTION_NOT_ACTIVE,
+    ErrorCode.NOT_ELIGIBLE_CANDIDATE,
+    ErrorCode.ALREADY_A_CANDIDATE,
+    ErrorCode.NOT_FOUND,
+)
 async def register_candidate(
     election_id: uuid.UUID, body: CandidacyIn, user: AuthenticatedUser, session: DbSession
 ) -> Envelope[CandidateOut]:
@@ -149,6 +164,7 @@ async def register_candidate(
     response_model=Envelope[None],
     summary="Withdraw my candidacy (while nominations are open)",
 )
+@errors(ErrorCode.ELECTION_NOT_ACTIVE, ErrorCode.NOT_FOUND)
 async def withdraw(
     election_id: uuid.UUID, user: AuthenticatedUser, session: DbSession
 ) -> Envelope[None]:
@@ -164,6 +180,12 @@ async def withdraw(
         "3002 already voted, 3003 not voting now, 3004 not in the electorate, 4001 unknown "
         "candidate. Accepts Idempotency-Key."
     ),
+)
+@errors(
+    ErrorCode.ALREADY_VOTED,
+    ErrorCode.ELECTION_NOT_ACTIVE,
+    ErrorCode.NOT_ELIGIBLE,
+    ErrorCode.NOT_FOUND,
 )
 async def vote(
     election_id: uuid.UUID,
@@ -220,6 +242,7 @@ async def results(request: Request, election_id: uuid.UUID, session: DbSession) 
     summary="Every ballot (receipt, candidate) sorted by receipt, with the Merkle root (public)",
     description="Only once completed (3003 before). Cached 7 days with ETag.",
 )
+@errors(ErrorCode.ELECTION_NOT_ACTIVE)
 async def ballots(request: Request, election_id: uuid.UUID, session: DbSession) -> Response:
     election = await queries.get_election(session, election_id)
 
@@ -238,6 +261,7 @@ async def ballots(request: Request, election_id: uuid.UUID, session: DbSession) 
     summary="The inclusion proof of a receipt (public)",
     description="Only once completed (3003 before); 404/4001 for an unknown receipt.",
 )
+@errors(ErrorCode.ELECTION_NOT_ACTIVE, ErrorCode.NOT_FOUND)
 async def receipt(
     request: Request, election_id: uuid.UUID, vote_hash: VoteHash, session: DbSession
 ) -> Response:

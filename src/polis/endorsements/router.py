@@ -21,9 +21,10 @@ from polis.endorsements.schemas import (
 )
 from polis.kit.deps import DbSession
 from polis.kit.envelope import Envelope, ListEnvelope, ok
+from polis.kit.errors import ErrorCode
 from polis.kit.idempotency import IdempotencyKey
 from polis.kit.pagination import Pagination, paginated
-from polis.kit.routing import DomainRouter
+from polis.kit.routing import DomainRouter, errors
 
 router = DomainRouter(prefix="/endorsements", tags=["endorsements"])
 admin_router = DomainRouter(prefix="/admin", tags=["admin"])
@@ -54,6 +55,16 @@ async def available_geders(
     response_model=Envelope[EndorsementOut],
     status_code=201,
     summary="Ask a GeDer to vouch for me",
+)
+@errors(
+    ErrorCode.INSUFFICIENT_PERMISSIONS,
+    ErrorCode.ENDORSEMENT_LIMIT_REACHED,
+    ErrorCode.CANNOT_ENDORSE_SELF,
+    ErrorCode.DIASPORA_EXCLUDED,
+    ErrorCode.DIFFERENT_DISTRICT,
+    ErrorCode.ENDORSEMENT_REQUEST_PENDING,
+    ErrorCode.ENDORSEMENT_SUSPENDED,
+    ErrorCode.NOT_FOUND,
 )
 async def request_endorsement(
     body: RequestIn, user: OnboardedUser, session: DbSession, _: IdempotencyKey
@@ -108,6 +119,12 @@ async def my_status(user: AuthenticatedUser, session: DbSession) -> Envelope[MyS
     response_model=Envelope[EndorsementOut],
     summary="Vouch for the requester",
 )
+@errors(
+    ErrorCode.ENDORSEMENT_LIMIT_REACHED,
+    ErrorCode.ENDORSEMENT_SUSPENDED,
+    ErrorCode.ENDORSEMENT_NOT_PENDING,
+    ErrorCode.NOT_FOUND,
+)
 async def approve(
     endorsement_id: uuid.UUID, geder: GederUser, session: DbSession
 ) -> Envelope[EndorsementOut]:
@@ -132,6 +149,7 @@ async def reject(
     response_model=Envelope[EndorsementOut],
     summary="Take back an endorsement (its GeDer or an admin)",
 )
+@errors(ErrorCode.INSUFFICIENT_PERMISSIONS, ErrorCode.ENDORSEMENT_NOT_PENDING, ErrorCode.NOT_FOUND)
 async def revoke(
     endorsement_id: uuid.UUID, body: ReasonIn, actor: AuthenticatedUser, session: DbSession
 ) -> Envelope[EndorsementOut]:
@@ -147,6 +165,7 @@ async def revoke(
     response_model=Envelope[GederRightsOut],
     summary="Set a GeDer's endorsement limit (5 to 10)",
 )
+@errors(ErrorCode.OUT_OF_RANGE, ErrorCode.NOT_FOUND)
 async def set_endorsement_limit(
     geder_id: uuid.UUID, body: LimitIn, admin: AdminUser, session: DbSession
 ) -> Envelope[GederRightsOut]:
@@ -159,6 +178,7 @@ async def set_endorsement_limit(
     response_model=Envelope[GederRightsOut],
     summary="Restore a GeDer's right to endorse",
 )
+@errors(ErrorCode.NOT_FOUND)
 async def lift_suspension(
     geder_id: uuid.UUID, admin: AdminUser, session: DbSession
 ) -> Envelope[GederRightsOut]:

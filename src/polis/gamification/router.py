@@ -24,8 +24,9 @@ from polis.gamification.schemas import (
 from polis.kit.cache import cached_page_answer
 from polis.kit.deps import DbSession
 from polis.kit.envelope import Envelope, ListEnvelope, ok
+from polis.kit.errors import ErrorCode
 from polis.kit.pagination import Pagination
-from polis.kit.routing import DomainRouter
+from polis.kit.routing import DomainRouter, errors
 from polis.territories.models import Territory, TerritoryType
 
 router = DomainRouter(prefix="/gamification", tags=["gamification"])
@@ -70,6 +71,7 @@ def _message(progress: service.TerritoryProgress) -> str:
     "territory's progress; 404/4001 for an unknown territory. Definitions: "
     "docs/gamification.md.",
 )
+@errors(ErrorCode.NOT_FOUND)
 async def progress(
     user: AuthenticatedUser,
     session: DbSession,

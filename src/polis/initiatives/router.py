@@ -26,10 +26,11 @@ from polis.initiatives.schemas import (
 )
 from polis.kit.deps import DbSession, SettingsDep
 from polis.kit.envelope import Envelope, ListEnvelope, ok
+from polis.kit.errors import ErrorCode
 from polis.kit.idempotency import IdempotencyKey
 from polis.kit.pagination import Pagination, paginated
 from polis.kit.ratelimit import rate_limit
-from polis.kit.routing import DomainRouter
+from polis.kit.routing import DomainRouter, errors
 
 router = DomainRouter(prefix="/initiatives", tags=["initiatives"])
 
@@ -68,6 +69,7 @@ Filters = Annotated[queries.InitiativeFilters, Depends(_filters)]
     status_code=201,
     summary="Start an initiative for a scope I belong to",
 )
+@errors(ErrorCode.INITIATIVE_NOT_IN_SCOPE, ErrorCode.INITIATIVE_TARGET_TOO_LOW, ErrorCode.NOT_FOUND)
 async def create_initiative(
     body: InitiativeIn,
     user: VerifiedUser,
@@ -128,6 +130,7 @@ async def assigned_to_me(
 
 
 @router.get("/{initiative_id}", response_model=Envelope[InitiativeOut], summary="One initiative")
+@errors(ErrorCode.NOT_FOUND)
 async def get_initiative(
     initiative_id: uuid.UUID, user: AuthenticatedUser, session: DbSession
 ) -> Envelope[InitiativeOut]:
@@ -139,6 +142,12 @@ async def get_initiative(
     "/{initiative_id}",
     response_model=Envelope[InitiativeOut],
     summary="Edit my initiative (while a draft or before any support)",
+)
+@errors(
+    ErrorCode.INSUFFICIENT_PERMISSIONS,
+    ErrorCode.INITIATIVE_TARGET_TOO_LOW,
+    ErrorCode.INITIATIVE_LOCKED,
+    ErrorCode.NOT_FOUND,
 )
 async def update_initiative(
     initiative_id: uuid.UUID,
@@ -167,6 +176,12 @@ async def update_initiative(
     response_model=Envelope[InitiativeOut],
     summary="Open my draft for support",
 )
+@errors(
+    ErrorCode.INSUFFICIENT_PERMISSIONS,
+    ErrorCode.INITIATIVE_NOT_IN_SCOPE,
+    ErrorCode.INITIATIVE_WRONG_STATE,
+    ErrorCode.NOT_FOUND,
+)
 async def publish(
     initiative_id: uuid.UUID, user: VerifiedUser, session: DbSession
 ) -> Envelope[InitiativeOut]:
@@ -178,6 +193,12 @@ async def publish(
     "/{initiative_id}/support",
     response_model=Envelope[InitiativeOut],
     summary="Support an initiative of my scope",
+)
+@errors(
+    ErrorCode.INITIATIVE_NOT_IN_SCOPE,
+    ErrorCode.INITIATIVE_WRONG_STATE,
+    ErrorCode.ALREADY_SUPPORTED,
+    ErrorCode.NOT_FOUND,
 )
 async def support(
     initiative_id: uuid.UUID,
@@ -199,6 +220,7 @@ async def support(
     response_model=Envelope[InitiativeOut],
     summary="Withdraw my support while the initiative is active",
 )
+@errors(ErrorCode.INITIATIVE_WRONG_STATE, ErrorCode.NOT_SUPPORTED)
 async def withdraw(
     initiative_id: uuid.UUID, user: AuthenticatedUser, session: DbSession
 ) -> Envelope[InitiativeOut]:
@@ -211,6 +233,7 @@ async def withdraw(
     response_model=ListEnvelope[SupporterOut],
     summary="Supporters who chose to be shown (the count is current_support)",
 )
+@errors(ErrorCode.NOT_FOUND)
 async def supporters(
     initiative_id: uuid.UUID, user: AuthenticatedUser, session: DbSession, params: Pagination
 ) -> ListEnvelope[SupporterOut]:
@@ -222,6 +245,12 @@ async def supporters(
     "/{initiative_id}/assign",
     response_model=Envelope[InitiativeOut],
     summary="Hand the initiative to another leader or an admin (admins, higher leaders)",
+)
+@errors(
+    ErrorCode.INSUFFICIENT_PERMISSIONS,
+    ErrorCode.INITIATIVE_WRONG_STATE,
+    ErrorCode.ASSIGNEE_NOT_ELIGIBLE,
+    ErrorCode.NOT_FOUND,
 )
 async def assign(
     initiative_id: uuid.UUID,
@@ -239,6 +268,7 @@ async def assign(
     response_model=Envelope[InitiativeOut],
     summary="Answer: completed, with the outcome (the assignee)",
 )
+@errors(ErrorCode.INSUFFICIENT_PERMISSIONS, ErrorCode.INITIATIVE_WRONG_STATE)
 async def complete(
     initiative_id: uuid.UUID, body: CompleteIn, user: AuthenticatedUser, session: DbSession
 ) -> Envelope[InitiativeOut]:
@@ -251,6 +281,7 @@ async def complete(
     response_model=Envelope[InitiativeOut],
     summary="Answer: rejected, with the reason (the assignee)",
 )
+@errors(ErrorCode.INSUFFICIENT_PERMISSIONS, ErrorCode.INITIATIVE_WRONG_STATE)
 async def reject(
     initiative_id: uuid.UUID, body: RejectIn, user: AuthenticatedUser, session: DbSession
 ) -> Envelope[InitiativeOut]:

@@ -9,6 +9,7 @@ prefix all its paths start with, so it can answer "no" with one ``str.startswith
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -100,6 +101,12 @@ def _takes_input(dependant: Dependant) -> bool:
     return bool(own) or any(_takes_input(sub) for sub in dependant.dependencies)
 
 
+def _names_a_row(dependant: Dependant) -> bool:
+    """Whether the path carries an id: an unknown or invisible one is 404 (DESIGN.md §5.4)."""
+    own = any(field.field_info.annotation is uuid.UUID for field in dependant.path_params)
+    return own or any(_names_a_row(sub) for sub in dependant.dependencies)
+
+
 def route_errors(
     path: str, endpoint: Callable[..., Any], dependencies: Sequence[params.Depends] = ()
 ) -> tuple[ErrorCode, ...]:
@@ -115,6 +122,8 @@ def route_errors(
     found = [code for dependant in dependants for code in _tree_errors(dependant)]
     if any(_takes_input(dependant) for dependant in dependants):
         found.extend(VALIDATION_ERRORS)
+    if any(_names_a_row(dependant) for dependant in dependants):
+        found.append(ErrorCode.NOT_FOUND)
     found.extend(MOUNTED_ERRORS)
     catalogue = list(ErrorCode)
     return tuple(sorted(set(found), key=catalogue.index))

@@ -10,8 +10,9 @@ from pydantic import BaseModel, Field
 from polis.auth.deps import AdminUser
 from polis.kit.deps import DbSession
 from polis.kit.envelope import Envelope, ListEnvelope, ok
+from polis.kit.errors import ErrorCode
 from polis.kit.pagination import Pagination, paginated
-from polis.kit.routing import DomainRouter
+from polis.kit.routing import DomainRouter, errors
 from polis.maintenance import service
 from polis.maintenance.models import ActivityReport
 
@@ -61,6 +62,7 @@ async def list_reports(
 @router.get(
     "/{report_id}", response_model=Envelope[ActivityReportOut], summary="One activity report"
 )
+@errors(ErrorCode.NOT_FOUND)
 async def get_report(
     report_id: uuid.UUID, _: AdminUser, session: DbSession
 ) -> Envelope[ActivityReportOut]:

@@ -10,8 +10,9 @@ from fastapi import Query
 from polis.auth.deps import AdminUser
 from polis.kit.deps import DbSession, SettingsDep
 from polis.kit.envelope import Envelope, ListEnvelope, ok
+from polis.kit.errors import ErrorCode
 from polis.kit.pagination import Pagination, paginated
-from polis.kit.routing import DomainRouter
+from polis.kit.routing import DomainRouter, errors
 from polis.notifications import delivery
 from polis.notifications.delivery import DeliveryView
 from polis.notifications.models import Channel, DeliveryStatus
@@ -64,6 +65,7 @@ async def list_deliveries(
     response_model=Envelope[DeliveryOut],
     summary="Retry a dead or permanently failed delivery with a fresh set of attempts",
 )
+@errors(ErrorCode.DELIVERY_NOT_RETRYABLE, ErrorCode.NOT_FOUND)
 async def retry_delivery(
     delivery_id: uuid.UUID, admin: AdminUser, session: DbSession, settings: SettingsDep
 ) -> Envelope[DeliveryOut]:

@@ -10,8 +10,9 @@ from fastapi import Depends, Header, Path, Query, Response
 from polis.auth.deps import AuthenticatedUser
 from polis.kit.deps import DbSession
 from polis.kit.envelope import ERROR_RESPONSES, Envelope, ok
+from polis.kit.errors import ErrorCode
 from polis.kit.pagination import Pagination, list_meta
-from polis.kit.routing import DomainRouter
+from polis.kit.routing import DomainRouter, errors
 from polis.notifications import service, texts
 from polis.notifications.models import PUSH_TOKEN_MAX, Notification, NotificationType
 from polis.notifications.schemas import (
@@ -99,6 +100,7 @@ async def get_preferences(user: AuthenticatedUser, session: DbSession) -> Envelo
 @router.put(
     "/preferences", response_model=Envelope[PreferencesOut], summary="Change channel preferences"
 )
+@errors(ErrorCode.CHANNEL_NOT_ALLOWED)
 async def put_preferences(
     body: PreferencesIn, user: AuthenticatedUser, session: DbSession
 ) -> Envelope[PreferencesOut]:
@@ -138,6 +140,7 @@ async def register_device(
 @router.delete(
     "/devices/{token}", response_model=Envelope[Deleted], summary="Unregister a push token"
 )
+@errors(ErrorCode.NOT_FOUND)
 async def unregister_device(
     token: Annotated[str, Path(max_length=PUSH_TOKEN_MAX)],
     user: AuthenticatedUser,
@@ -150,6 +153,7 @@ async def unregister_device(
 @router.patch(
     "/{notification_id}/read", response_model=Envelope[NotificationOut], summary="Mark read"
 )
+@errors(ErrorCode.NOT_FOUND)
 async def mark_read(
     notification_id: uuid.UUID,
     user: AuthenticatedUser,
@@ -168,6 +172,7 @@ async def mark_all_read(user: AuthenticatedUser, session: DbSession) -> Envelope
 @router.delete(
     "/{notification_id}", response_model=Envelope[Deleted], summary="Delete a notification"
 )
+@errors(ErrorCode.NOT_FOUND)
 async def delete_notification(
     notification_id: uuid.UUID, user: AuthenticatedUser, session: DbSession
 ) -> Envelope[Deleted]:

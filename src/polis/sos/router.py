@@ -11,10 +11,11 @@ from fastapi import Depends, Header
 from polis.auth.deps import AuthenticatedUser, VerifiedUser
 from polis.kit.deps import DbSession, SettingsDep
 from polis.kit.envelope import Envelope, ListEnvelope, ok
+from polis.kit.errors import ErrorCode
 from polis.kit.idempotency import IdempotencyKey
 from polis.kit.pagination import Pagination, paginated
 from polis.kit.ratelimit import rate_limit
-from polis.kit.routing import DomainRouter
+from polis.kit.routing import DomainRouter, errors
 from polis.notifications.texts import language_from_header
 from polis.sos import escalation, queries, service
 from polis.sos.models import SosLevel, SosPriority, SosStatus
@@ -105,6 +106,7 @@ async def pending_verification(
 
 
 @router.get("/signals/{signal_id}", response_model=Envelope[SignalOut], summary="A signal")
+@errors(ErrorCode.NOT_FOUND)
 async def get_signal(
     signal_id: uuid.UUID, user: AuthenticatedUser, session: DbSession
 ) -> Envelope[SignalOut]:
@@ -116,6 +118,7 @@ async def get_signal(
     response_model=Envelope[SignalOut],
     summary="Correct my signal while it is pending",
 )
+@errors(ErrorCode.INSUFFICIENT_PERMISSIONS, ErrorCode.SOS_WRONG_STATE, ErrorCode.NOT_FOUND)
 async def update_signal(
     signal_id: uuid.UUID, body: SignalPatch, user: AuthenticatedUser, session: DbSession
 ) -> Envelope[SignalOut]:
@@ -129,6 +132,7 @@ async def update_signal(
     response_model=Envelope[SignalOut],
     summary="Mark a signal legitimate (with a priority) or not (with notes)",
 )
+@errors(ErrorCode.INSUFFICIENT_PERMISSIONS, ErrorCode.SOS_WRONG_STATE, ErrorCode.NOT_FOUND)
 async def verify_signal(
     signal_id: uuid.UUID,
     body: VerifyIn,
@@ -153,6 +157,12 @@ async def verify_signal(
     response_model=Envelope[SignalOut],
     summary="Move a signal up",
 )
+@errors(
+    ErrorCode.INSUFFICIENT_PERMISSIONS,
+    ErrorCode.SOS_WRONG_STATE,
+    ErrorCode.SOS_INVALID_ESCALATION,
+    ErrorCode.SOS_NOT_VERIFIED,
+)
 async def escalate_signal(
     signal_id: uuid.UUID,
     body: EscalateIn,
@@ -171,6 +181,7 @@ async def escalate_signal(
     response_model=Envelope[SignalOut],
     summary="Close a signal with notes",
 )
+@errors(ErrorCode.INSUFFICIENT_PERMISSIONS, ErrorCode.SOS_WRONG_STATE, ErrorCode.NOT_FOUND)
 async def resolve_signal(
     signal_id: uuid.UUID, body: ResolveIn, user: AuthenticatedUser, session: DbSession
 ) -> Envelope[SignalOut]:
@@ -183,6 +194,7 @@ async def resolve_signal(
     response_model=Envelope[list[EscalationOut]],
     summary="Every move of a signal, oldest first (its trail)",
 )
+@errors(ErrorCode.NOT_FOUND)
 async def signal_escalations(
     signal_id: uuid.UUID, user: AuthenticatedUser, session: DbSession
 ) -> Envelope[list[EscalationOut]]:

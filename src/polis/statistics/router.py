@@ -13,7 +13,8 @@ from polis.gamification.schemas import TerritoryRefOut
 from polis.kit.cache import cached_answer
 from polis.kit.deps import DbSession
 from polis.kit.envelope import Envelope
-from polis.kit.routing import DomainRouter
+from polis.kit.errors import ErrorCode
+from polis.kit.routing import DomainRouter, errors
 from polis.statistics import service
 from polis.statistics.schemas import (
     AteuliStatisticsOut,
@@ -87,6 +88,7 @@ async def platform(request: Request, _: AuthenticatedUser, session: DbSession) -
     summary="Members, units and growth of a territory (and everything below it)",
     description="404/4001 for an unknown territory. Cached 5 minutes; ETag and 304.",
 )
+@errors(ErrorCode.NOT_FOUND)
 async def territory(
     request: Request, territory_id: uuid.UUID, _: AuthenticatedUser, session: DbSession
 ) -> Response:
@@ -121,6 +123,7 @@ async def territory(
     summary="An ateuli's members, turnover and the levels above it",
     description="404/4001 for an unknown ateuli. Cached 5 minutes; ETag and 304.",
 )
+@errors(ErrorCode.NOT_FOUND)
 async def ateuli(
     request: Request, ateuli_id: uuid.UUID, _: AuthenticatedUser, session: DbSession
 ) -> Response:
@@ -157,6 +160,7 @@ async def ateuli(
     description="Never a phone number or personal ID. 404/4001 for an unknown or deleted "
     "member. Cached 5 minutes, privately; ETag and 304.",
 )
+@errors(ErrorCode.NOT_FOUND)
 async def user(
     request: Request, user_id: uuid.UUID, _: AuthenticatedUser, session: DbSession
 ) -> Response:

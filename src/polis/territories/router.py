@@ -14,9 +14,9 @@ from polis.auth.deps import AuthenticatedUser
 from polis.kit.cache import cached_answer, cached_page_answer
 from polis.kit.deps import DbSession, SettingsDep
 from polis.kit.envelope import Envelope, ListEnvelope
-from polis.kit.errors import NotFound
+from polis.kit.errors import ErrorCode, NotFound
 from polis.kit.pagination import PageParams, Pagination
-from polis.kit.routing import DomainRouter
+from polis.kit.routing import DomainRouter, errors
 from polis.territories import service
 from polis.territories.models import TerritoryType
 from polis.territories.schemas import (
@@ -120,6 +120,7 @@ async def _detail(session: AsyncSession, territory_id: uuid.UUID) -> TerritoryDe
     description="404/4001 when no district holds the point; 2003 for a latitude or longitude "
     "out of range. Cached 24 hours.",
 )
+@errors(ErrorCode.OUT_OF_RANGE, ErrorCode.NOT_FOUND)
 async def lookup(
     request: Request,
     _: AuthenticatedUser,
@@ -142,6 +143,7 @@ async def lookup(
     summary="A territory with its parent chain and boundary",
     description="Cached 24 hours; ETag and 304.",
 )
+@errors(ErrorCode.NOT_FOUND)
 async def get_territory(
     request: Request, territory_id: uuid.UUID, _: AuthenticatedUser, session: DbSession
 ) -> Response:
@@ -157,6 +159,7 @@ async def get_territory(
     summary="Verified members living in a territory or below it",
     description="Phones masked. Cached 5 minutes, privately.",
 )
+@errors(ErrorCode.NOT_FOUND)
 async def list_members(
     request: Request,
     territory_id: uuid.UUID,
@@ -182,6 +185,7 @@ async def list_members(
     summary="Members, roles, statuses, units and sub-territories of a territory",
     description="Cached 5 minutes.",
 )
+@errors(ErrorCode.NOT_FOUND)
 async def get_statistics(
     request: Request, territory_id: uuid.UUID, _: AuthenticatedUser, session: DbSession
 ) -> Response:
@@ -212,6 +216,7 @@ async def get_statistics(
     description="Forming and active ateulis, each with its member count and sitting atistavi; "
     "sortable by `created_at` (default), `member_count`, `name`. Cached 5 minutes.",
 )
+@errors(ErrorCode.NOT_FOUND)
 async def list_ateulis(
     request: Request,
     territory_id: uuid.UUID,

@@ -16,8 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from polis.auth.deps import AuthenticatedUser, VerifiedUser
 from polis.kit.deps import DbSession, SettingsDep
 from polis.kit.envelope import Envelope, ListEnvelope, ok
+from polis.kit.errors import ErrorCode
 from polis.kit.pagination import Pagination, paginated
-from polis.kit.routing import DomainRouter
+from polis.kit.routing import DomainRouter, errors
 from polis.units import queries, service
 from polis.units.deps import AteuliEditor
 from polis.units.hierarchy import GROUPS
@@ -98,6 +99,13 @@ async def list_ateulis(
 
 
 @router.post("", response_model=Envelope[UnitOut], status_code=201, summary="Found an ateuli")
+@errors(
+    ErrorCode.ALREADY_IN_GROUP,
+    ErrorCode.INVALID_HIERARCHY_LEVEL,
+    ErrorCode.NOT_IN_DISTRICT,
+    ErrorCode.DIASPORA_EXCLUDED,
+    ErrorCode.NOT_FOUND,
+)
 async def create_ateuli(
     body: CreateAteuliIn, user: VerifiedUser, session: DbSession
 ) -> Envelope[UnitOut]:
@@ -108,6 +116,7 @@ async def create_ateuli(
 
 
 @router.get("/{ateuli_id}", response_model=Envelope[UnitOut], summary="An ateuli")
+@errors(ErrorCode.NOT_FOUND)
 async def get_ateuli(
     ateuli_id: uuid.UUID, _: AuthenticatedUser, session: DbSession
 ) -> Envelope[UnitOut]:
@@ -116,6 +125,7 @@ async def get_ateuli(
 
 
 @router.patch("/{ateuli_id}", response_model=Envelope[UnitOut], summary="Rename an ateuli")
+@errors(ErrorCode.INSUFFICIENT_PERMISSIONS, ErrorCode.NOT_FOUND)
 async def rename_ateuli(
     body: RenameIn, editor: AteuliEditor, session: DbSession
 ) -> Envelope[UnitOut]:
@@ -125,6 +135,14 @@ async def rename_ateuli(
 
 
 @router.post("/{ateuli_id}/join", response_model=Envelope[UnitOut], summary="Join an ateuli")
+@errors(
+    ErrorCode.GROUP_FULL,
+    ErrorCode.ALREADY_IN_GROUP,
+    ErrorCode.NOT_IN_DISTRICT,
+    ErrorCode.DIASPORA_EXCLUDED,
+    ErrorCode.UNIT_NOT_ACTIVE,
+    ErrorCode.NOT_FOUND,
+)
 async def join_ateuli(
     ateuli_id: uuid.UUID, user: VerifiedUser, session: DbSession, body: JoinIn | None = None
 ) -> Envelope[UnitOut]:
@@ -135,6 +153,7 @@ async def join_ateuli(
 
 
 @router.post("/{ateuli_id}/leave", response_model=Envelope[UnitOut], summary="Leave an ateuli")
+@errors(ErrorCode.NOT_A_MEMBER, ErrorCode.NOT_FOUND)
 async def leave_ateuli(
     ateuli_id: uuid.UUID, user: VerifiedUser, session: DbSession
 ) -> Envelope[UnitOut]:
@@ -145,6 +164,7 @@ async def leave_ateuli(
 @router.get(
     "/{ateuli_id}/members", response_model=ListEnvelope[MemberOut], summary="An ateuli's members"
 )
+@errors(ErrorCode.NOT_FOUND)
 async def ateuli_members(
     ateuli_id: uuid.UUID,
     _: VerifiedUser,

@@ -13,8 +13,9 @@ from polis.ged.adapter import ged_database
 from polis.kit import clock
 from polis.kit.deps import DbSession, RedisDep, SettingsDep
 from polis.kit.envelope import Envelope, ListEnvelope, ok
+from polis.kit.errors import ErrorCode
 from polis.kit.pagination import Pagination, paginated
-from polis.kit.routing import DomainRouter
+from polis.kit.routing import DomainRouter, errors
 from polis.users import service
 from polis.users.presenters import me_out, public_out
 from polis.users.schemas import (
@@ -47,6 +48,14 @@ async def update_me(
 
 @router.post(
     "/me/complete-onboarding", response_model=Envelope[OnboardingOut], summary="Complete onboarding"
+)
+@errors(
+    ErrorCode.OUT_OF_RANGE,
+    ErrorCode.DUPLICATE,
+    ErrorCode.INVALID_HIERARCHY_LEVEL,
+    ErrorCode.GED_NOT_CONFIRMED,
+    ErrorCode.ALREADY_ONBOARDED,
+    ErrorCode.NOT_FOUND,
 )
 async def complete_onboarding(
     body: OnboardingIn, user: AuthenticatedUser, session: DbSession, settings: SettingsDep
@@ -116,6 +125,7 @@ async def search(
 
 
 @router.get("/{user_id}", response_model=Envelope[PublicUserOut], summary="A member's public view")
+@errors(ErrorCode.NOT_FOUND)
 async def get_user(
     user_id: uuid.UUID, _: AuthenticatedUser, session: DbSession, settings: SettingsDep
 ) -> Envelope[PublicUserOut]:
