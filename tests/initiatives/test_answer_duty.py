@@ -10,15 +10,20 @@ from typing import Any
 
 import httpx
 from redis.asyncio import Redis
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from polis.audit.models import AuditLog
 from polis.config import Settings
 from polis.initiatives import handover, service, tasks
-from polis.initiatives.models import InitiativeCategory, InitiativeScope, InitiativeStatus
+from polis.initiatives.models import (
+    InitiativeCategory,
+    InitiativeScope,
+    InitiativeStatus,
+    InitiativeSupport,
+)
 from polis.kit import clock
-from polis.notifications.models import NotificationType
+from polis.notifications.models import Channel, Delivery, NotificationPreference, NotificationType
 from polis.realtime.schemas import user_channel
 from polis.units.models import UnitLevel
 from polis.users.models import User
@@ -40,6 +45,8 @@ from tests.units.factories import ateuli_with, bulk_users
 THRESHOLD = NotificationType.INITIATIVE_SUPPORTED_THRESHOLD
 ASSIGNED = NotificationType.INITIATIVE_ASSIGNED
 REASSIGNED = NotificationType.INITIATIVE_REASSIGNED
+SUPPORTED_COMPLETED = NotificationType.SUPPORTED_INITIATIVE_COMPLETED
+SUPPORTED_REJECTED = NotificationType.SUPPORTED_INITIATIVE_REJECTED
 
 
 async def _start(
@@ -268,6 +275,10 @@ async def test_the_assignee_completes_it_and_the_creator_is_told(
     assert row.status is InitiativeStatus.COMPLETED
     assert row.answered_at is not None
     assert await notified(db_session, creator, NotificationType.INITIATIVE_COMPLETED) == 1
+    # Every supporter hears the outcome; the creator (a supporter too) only once, in their words.
+    for supporter in t.members[2][1:5]:
+        assert await notified(db_session, supporter, SUPPORTED_COMPLETED) == 1
+    assert await notified(db_session, creator, SUPPORTED_COMPLETED) == 0
     assert "initiatives.completed" in await audit_actions(db_session, initiative_id)
     again = await client.post(
         f"{url}/reject", json={"reason": "Changed my mind"}, headers=auth(settings, atistavi)
@@ -278,7 +289,17 @@ async def test_the_assignee_completes_it_and_the_creator_is_told(
 async def test_the_assignee_rejects_it_with_a_reason(
     client: httpx.AsyncClient, db_session: AsyncSession, settings: Settings
 ) -> None:
-    _, initiative_id, creator, atistavi = await _assigned(client, db_session, settings)
+    t, initiative_id, creator, atistavi = await _assigned(client, db_session, settings)
+    # Channel preferences apply: one supporter turned email off for this type.
+    with_email, without_email = t.members[2][1], t.members[2][2]
+    for member in (with_email, without_email):
+        (await db_session.get_one(User, member)).email = f"{member.hex[:8]}@example.org"
+    db_session.add(
+        NotificationPreference(
+            user_id=without_email, type=SUPPORTED_REJECTED, channel=Channel.EMAIL, enabled=False
+        )
+    )
+    await db_session.flush()
 
     rejected = await client.post(
         f"{INITIATIVES}/{initiative_id}/reject",
@@ -293,10 +314,57 @@ async def test_the_assignee_rejects_it_with_a_reason(
         "The courtyard belongs to the city, not to us.",
     )
     assert await notified(db_session, creator, NotificationType.INITIATIVE_REJECTED) == 1
+    for supporter in t.members[2][1:5]:
+        assert await notified(db_session, supporter, SUPPORTED_REJECTED) == 1
+    assert await email_deliveries(db_session, with_email) == 1
+    assert await email_deliveries(db_session, without_email) == 0
     missing = await client.post(
         f"{INITIATIVES}/{initiative_id}/reject", json={}, headers=auth(settings, atistavi)
     )
     envelope_error(missing, 422, 2001)
+
+
+async def email_deliveries(session: AsyncSession, user_id: uuid.UUID) -> int:
+    rows = await session.scalars(
+        select(Delivery.id).where(Delivery.user_id == user_id, Delivery.channel == Channel.EMAIL)
+    )
+    return len(rows.all())
+
+
+async def _statements_to_complete(
+    client: httpx.AsyncClient, db_session: AsyncSession, settings: Settings, supporters: int
+) -> int:
+    t = await tree(db_session, ateulis=5)
+    creator, atistavi = t.members[2][9], t.members[2][0]
+    initiative_id = await _start(client, settings, creator, "ateuli", t.ateulis[2].id, 5)
+    initiative = await stored(db_session, initiative_id)
+    others = await bulk_users(db_session, t.district_id, supporters)
+    db_session.add_all(InitiativeSupport(initiative_id=initiative.id, user_id=u) for u in others)
+    initiative.status, initiative.assignee_id = InitiativeStatus.ASSIGNED, atistavi
+    await db_session.flush()
+    member = await db_session.get_one(User, atistavi)
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        statements.append(str(args[2]))
+
+    engine = db_session.bind.engine.sync_engine  # type: ignore[union-attr]
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        await service.complete(db_session, member, initiative.id, "Done.")
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert await notified(db_session, others[-1], SUPPORTED_COMPLETED) == 1
+    return len(statements)
+
+
+async def test_supporters_are_told_in_a_fixed_number_of_statements(
+    client: httpx.AsyncClient, db_session: AsyncSession, settings: Settings
+) -> None:
+    few = await _statements_to_complete(client, db_session, settings, 3)
+    many = await _statements_to_complete(client, db_session, settings, 40)
+
+    assert many == few
 
 
 async def test_an_active_initiative_cannot_be_answered(

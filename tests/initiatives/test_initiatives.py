@@ -288,7 +288,7 @@ async def test_a_draft_is_private_until_its_creator_publishes_it(
     )
 
 
-async def test_the_creator_edits_until_the_first_support(
+async def test_the_creator_edits_while_nobody_supports_it(
     client: httpx.AsyncClient, db_session: AsyncSession, settings: Settings
 ) -> None:
     t = await tree(db_session, ateulis=5)
@@ -319,12 +319,18 @@ async def test_the_creator_edits_until_the_first_support(
     envelope_error(unknown, 404, 4001)
 
     envelope_body(await client.post(f"{url}/support", json={}, headers=auth(settings, neighbour)))
-    # Withdrawing the only support does not reopen editing: members signed this text.
-    envelope_body(await client.delete(f"{url}/support", headers=auth(settings, neighbour)))
+    # Supported now: the text is what a member signed.
     locked = await client.patch(url, json={"title": "Changed"}, headers=auth(settings, creator))
-
     envelope_error(locked, 409, 3055)
     assert (await stored(db_session, str(data["id"]))).title == "Six lamps"
+    # The only support withdrawn, nobody has signed it any more: editable again.
+    envelope_body(await client.delete(f"{url}/support", headers=auth(settings, neighbour)))
+    reopened = await client.patch(
+        url, json={"title": "Seven lamps"}, headers=auth(settings, creator)
+    )
+
+    assert envelope_body(reopened)["data"]["title"] == "Seven lamps"
+    assert (await stored(db_session, str(data["id"]))).title == "Seven lamps"
 
 
 # --- support --------------------------------------------------------------------------------

@@ -92,6 +92,16 @@ async def has_supported(
     return found is not None
 
 
+async def supporter_ids(session: AsyncSession, initiative_id: uuid.UUID) -> list[uuid.UUID]:
+    """Every member who supports ``initiative_id`` now, public or not (one query)."""
+    rows = await session.scalars(
+        select(InitiativeSupport.user_id)
+        .where(InitiativeSupport.initiative_id == initiative_id)
+        .order_by(InitiativeSupport.user_id)
+    )
+    return list(rows.all())
+
+
 async def support_count(session: AsyncSession, initiative_id: uuid.UUID) -> int:
     """How many supports ``initiative_id`` has, counted from the rows."""
     count = await session.scalar(

@@ -181,15 +181,17 @@ async def update_initiative(
     initiative_id: uuid.UUID,
     changes: InitiativeChanges,
 ) -> Initiative:
-    """Change the text, category or target, by the creator, while a draft or before anyone
-    ever supported it (what members signed must not change under them).
+    """Change the text, category or target, by the creator, while a draft or while active
+    with no current support: what members signed must not change under them, and once the
+    last of them has withdrawn nobody has signed it any more.
 
-    Refusals: 404, 403/1004 not the creator, 409/3055 supported already (or answered),
+    Refusals: 404, 403/1004 not the creator, 409/3055 supported now (or answered),
     422/3051 a target below the scope's minimum.
     """
     initiative = await _own(session, user, initiative_id)
+    # current_support is recounted under this row's lock by support and withdraw: exact here.
     editable = initiative.status is InitiativeStatus.DRAFT or (
-        initiative.status is InitiativeStatus.ACTIVE and initiative.first_supported_at is None
+        initiative.status is InitiativeStatus.ACTIVE and initiative.current_support == 0
     )
     if not editable:
         raise Conflict(
@@ -375,10 +377,28 @@ async def _answerable(session: AsyncSession, user: User, initiative_id: uuid.UUI
     return initiative
 
 
+async def _supporters_told(
+    session: AsyncSession,
+    initiative: Initiative,
+    type: NotificationType,
+    params: dict[str, Any],
+) -> Tell:
+    # The creator hears the answer in their own words (their Tell); a creator who also
+    # supports it is not told twice.
+    ids = await queries.supporter_ids(session, initiative.id)
+    return Tell(
+        type,
+        [uid for uid in ids if uid != initiative.creator_id],
+        dedupe_key=f"initiative:{initiative.id}:outcome",
+        params=params,
+    )
+
+
 async def complete(
     session: AsyncSession, user: User, initiative_id: uuid.UUID, outcome: str
 ) -> Initiative:
-    """The assignee's answer: done, with ``outcome``. The creator is told.
+    """The assignee's answer: done, with ``outcome``. The creator and every supporter are
+    told (the supporters in one bulk write).
 
     Refusals: 404, 403/1004 not the assignee, 409/3052 not assigned.
     """
@@ -400,7 +420,13 @@ async def complete(
                 [initiative.creator_id],
                 dedupe_key=f"initiative:{initiative.id}:completed",
                 params={"title": initiative.title, "initiative_id": initiative.id},
-            )
+            ),
+            await _supporters_told(
+                session,
+                initiative,
+                NotificationType.SUPPORTED_INITIATIVE_COMPLETED,
+                {"title": initiative.title, "initiative_id": initiative.id},
+            ),
         ],
     )
     return initiative
@@ -409,7 +435,8 @@ async def complete(
 async def reject(
     session: AsyncSession, user: User, initiative_id: uuid.UUID, reason: str
 ) -> Initiative:
-    """The assignee's answer: refused, with ``reason``. The creator is told.
+    """The assignee's answer: refused, with ``reason``. The creator and every supporter are
+    told (the supporters in one bulk write).
 
     Refusals: 404, 403/1004 not the assignee, 409/3052 not assigned.
     """
@@ -435,7 +462,13 @@ async def reject(
                     "reason": reason,
                     "initiative_id": initiative.id,
                 },
-            )
+            ),
+            await _supporters_told(
+                session,
+                initiative,
+                NotificationType.SUPPORTED_INITIATIVE_REJECTED,
+                {"title": initiative.title, "reason": reason, "initiative_id": initiative.id},
+            ),
         ],
     )
     return initiative

@@ -98,7 +98,7 @@ class ErrorCode(Enum):
     INITIATIVE_LOCKED = (
         3055,
         409,
-        "The initiative can no longer be edited: members have supported it.",
+        "The initiative cannot be edited: members support it.",
     )
     ASSIGNEE_NOT_ELIGIBLE = (3056, 422, "This member may not answer this initiative.")
     # 3060-3069: notification delivery (docs/notifications.md).

@@ -22,8 +22,10 @@ These functions only flush; the task commits (and tests call them inside their t
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -67,35 +69,32 @@ async def plan_deliveries(
 ) -> list[uuid.UUID]:
     """Write the delivery rows of ``notification`` (flush only) and enqueue their sends after
     commit; returns the ids of the rows written. ``channels``: ``channels_for``'s answer."""
-    targets: list[tuple[Channel, uuid.UUID | None]] = []
-    if Channel.PUSH.value in channels:
-        devices = await session.scalars(
-            select(PushDevice.id).where(PushDevice.user_id == user.id).order_by(PushDevice.id)
+    return await plan_deliveries_for(session, [(notification, user, channels)])
+
+
+async def plan_deliveries_for(
+    session: AsyncSession, planned: Sequence[tuple[Notification, User, set[str]]]
+) -> list[uuid.UUID]:
+    """``plan_deliveries`` for many notifications at once: one read of the push devices and
+    one insert, whatever their number."""
+    pushing = [user.id for _, user, channels in planned if Channel.PUSH.value in channels]
+    devices: dict[uuid.UUID, list[uuid.UUID]] = {}
+    if pushing:
+        found = await session.execute(
+            select(PushDevice.user_id, PushDevice.id)
+            .where(PushDevice.user_id.in_(pushing))
+            .order_by(PushDevice.user_id, PushDevice.id)
         )
-        targets.extend((Channel.PUSH, device_id) for device_id in devices.all())
-    if Channel.EMAIL.value in channels and user.email:
-        targets.append((Channel.EMAIL, None))
-    if Channel.SMS.value in channels and user.phone_ciphertext is not None:
-        targets.append((Channel.SMS, None))
-    if not targets:
-        return []
+        for user_id, device_id in found.all():
+            devices.setdefault(user_id, []).append(device_id)
     now = clock.now()
     rows = [
-        {
-            "id": uuid.uuid4(),
-            "notification_id": notification.id,
-            "user_id": user.id,
-            "channel": channel,
-            "device_id": device_id,
-            "dedupe_key": dedupe_key(notification.id, channel, device_id),
-            "status": DeliveryStatus.PENDING,
-            "attempts": 0,
-            "next_attempt_at": now,
-            "created_at": now,
-            "updated_at": now,
-        }
-        for channel, device_id in targets
+        _delivery_row(notification, user, channel, device_id, now)
+        for notification, user, channels in planned
+        for channel, device_id in _targets(user, channels, devices.get(user.id, []))
     ]
+    if not rows:
+        return []
     written = await session.scalars(
         insert(Delivery)
         .values(rows)
@@ -106,6 +105,42 @@ async def plan_deliveries(
     for delivery_id in ids:
         enqueue_task(session, DELIVER_TASK, str(delivery_id))
     return ids
+
+
+def _targets(
+    user: User, channels: set[str], devices: list[uuid.UUID]
+) -> list[tuple[Channel, uuid.UUID | None]]:
+    """Where one member's copies go: each push device, the email address, the phone."""
+    targets: list[tuple[Channel, uuid.UUID | None]] = []
+    if Channel.PUSH.value in channels:
+        targets.extend((Channel.PUSH, device_id) for device_id in devices)
+    if Channel.EMAIL.value in channels and user.email:
+        targets.append((Channel.EMAIL, None))
+    if Channel.SMS.value in channels and user.phone_ciphertext is not None:
+        targets.append((Channel.SMS, None))
+    return targets
+
+
+def _delivery_row(
+    notification: Notification,
+    user: User,
+    channel: Channel,
+    device_id: uuid.UUID | None,
+    now: datetime,
+) -> dict[str, Any]:
+    return {
+        "id": uuid.uuid4(),
+        "notification_id": notification.id,
+        "user_id": user.id,
+        "channel": channel,
+        "device_id": device_id,
+        "dedupe_key": dedupe_key(notification.id, channel, device_id),
+        "status": DeliveryStatus.PENDING,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 # --- the worker's side ------------------------------------------------------------------------

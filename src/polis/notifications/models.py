@@ -64,6 +64,9 @@ class NotificationType(enum.StrEnum):
     INITIATIVE_COMPLETED = "initiative_completed"
     INITIATIVE_REJECTED = "initiative_rejected"
     INITIATIVE_REASSIGNED = "initiative_reassigned"
+    # To the supporters of an initiative when its holder answers it (docs/initiatives.md).
+    SUPPORTED_INITIATIVE_COMPLETED = "supported_initiative_completed"
+    SUPPORTED_INITIATIVE_REJECTED = "supported_initiative_rejected"
     SOS_SIGNAL_RECEIVED = "sos_signal_received"
     SOS_SIGNAL_CRITICAL = "sos_signal_critical"
     SOS_SIGNAL_VERIFIED = "sos_signal_verified"

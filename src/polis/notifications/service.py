@@ -20,7 +20,6 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from polis.kit import clock
-from polis.kit.db import get_or_404
 from polis.kit.errors import ErrorCode, NotFound, ValidationFailed
 from polis.kit.events import publish_event
 from polis.kit.pagination import Page, PageParams, paginate
@@ -62,6 +61,32 @@ async def notify(
     write. The ``notification.new`` event goes out on the member's channel after commit, and
     the push/email/SMS deliveries are written as outbox rows and sent after commit too.
     """
+    written = await _write(session, [user_id], type, params, dedupe_key)
+    return written[0] if written else None
+
+
+async def notify_each(
+    session: AsyncSession,
+    user_ids: Iterable[uuid.UUID | None],
+    type: NotificationType,
+    params: Mapping[str, Any] | None = None,
+    *,
+    dedupe_key: str,
+) -> list[Notification]:
+    """Tell each of ``user_ids`` once, as ``notify`` does, skipping None and repeated ids.
+
+    The one fan-out of the services' events, in a fixed number of statements whatever the
+    number of people (one insert of the notifications, one read of their preferences and
+    devices, one insert of the deliveries). The same ``dedupe_key`` for every recipient means
+    a retried request or a rerun sweep tells nobody twice. Returns what was written.
+    """
+    ids = list(dict.fromkeys(uid for uid in user_ids if uid is not None))
+    return await _write(session, ids, type, params, dedupe_key) if ids else []
+
+
+def _checked_params(
+    type: NotificationType, params: Mapping[str, Any] | None, dedupe_key: str | None
+) -> dict[str, Any]:
     # JSONB takes plain JSON only: UUIDs, datetimes and enums become strings here.
     values: dict[str, Any] = to_jsonable_python(
         dict(params or {}), fallback=str, bytes_mode="base64", inf_nan_mode="null"
@@ -72,25 +97,54 @@ async def notify(
         raise ValueError(f"{type} notifications need params: {', '.join(missing)}")
     if dedupe_key is not None and not 0 < len(dedupe_key) <= DEDUPE_KEY_MAX:
         raise ValueError(f"a dedupe key has 1 to {DEDUPE_KEY_MAX} characters")
-    user = await get_or_404(session, User, user_id, missing="No such member.")
-    # Our insert goes straight to the database; the caller's pending rows must be there first.
+    return values
+
+
+async def _write(
+    session: AsyncSession,
+    user_ids: list[uuid.UUID],
+    type: NotificationType,
+    params: Mapping[str, Any] | None,
+    dedupe_key: str | None,
+) -> list[Notification]:
+    values = _checked_params(type, params, dedupe_key)
+    # Our inserts go straight to the database; the caller's pending rows must be there first.
     await session.flush()
+    found = await session.scalars(select(User).where(User.id.in_(user_ids)))
+    users = {user.id: user for user in found.all()}
+    if len(users) < len(user_ids):
+        raise NotFound("No such member.")
     statement = (
         insert(Notification)
-        .values(user_id=user_id, type=type, params=values, dedupe_key=dedupe_key)
+        .values(
+            [
+                {"user_id": uid, "type": type, "params": values, "dedupe_key": dedupe_key}
+                for uid in user_ids
+            ]
+        )
         .on_conflict_do_nothing(constraint="uq_notifications_user_id_dedupe_key")
         .returning(Notification)
     )
-    notification: Notification | None = await session.scalar(statement)
-    if notification is None:
-        return None
+    written = list((await session.scalars(statement)).all())
+    if not written:
+        return []
     # The push, email and SMS copies: outbox rows in this same transaction (delivery.py).
-    channels = await channels_for(session, user_id, notification.type)
-    await delivery.plan_deliveries(session, notification, user, channels)
+    disabled = await _disabled_channels(session, [n.user_id for n in written], type)
+    await delivery.plan_deliveries_for(
+        session,
+        [(n, users[n.user_id], _channels(type, disabled.get(n.user_id, set()))) for n in written],
+    )
+    for notification in written:
+        _announce(session, notification, users[notification.user_id])
+    return written
+
+
+def _announce(session: AsyncSession, notification: Notification, user: User) -> None:
+    """The ``notification.new`` event on the member's channel, sent after commit."""
     text = texts.render(notification.type, notification.params, user.language)
     publish_event(
         session,
-        user_channel(user_id),
+        user_channel(user.id),
         NOTIFICATION_NEW,
         {
             "id": str(notification.id),
@@ -102,24 +156,6 @@ async def notify(
             "created_at": notification.created_at.isoformat(),
         },
     )
-    return notification
-
-
-async def notify_each(
-    session: AsyncSession,
-    user_ids: Iterable[uuid.UUID | None],
-    type: NotificationType,
-    params: Mapping[str, Any] | None = None,
-    *,
-    dedupe_key: str,
-) -> None:
-    """Tell each of ``user_ids`` once (``notify``), skipping None and repeated ids.
-
-    The one fan-out of the services' events: the same ``dedupe_key`` for every recipient means
-    a retried request or a rerun sweep tells nobody twice.
-    """
-    for user_id in dict.fromkeys(uid for uid in user_ids if uid is not None):
-        await notify(session, user_id, type, params, dedupe_key=dedupe_key)
 
 
 def _owned(user: User, notification_id: uuid.UUID) -> list[ColumnElement[bool]]:
@@ -272,14 +308,28 @@ async def channels_for(
 ) -> set[str]:
     """The channels a ``notification_type`` notification goes out on for this member: those
     the type may use, less those the member turned off. The delivery outbox asks this."""
-    rows = await session.scalars(
-        select(NotificationPreference.channel).where(
-            NotificationPreference.user_id == user_id,
+    disabled = await _disabled_channels(session, [user_id], notification_type)
+    return _channels(notification_type, disabled.get(user_id, set()))
+
+
+async def _disabled_channels(
+    session: AsyncSession, user_ids: list[uuid.UUID], notification_type: NotificationType
+) -> dict[uuid.UUID, set[Channel]]:
+    """The channels each of ``user_ids`` turned off for the type, in one read."""
+    rows = await session.execute(
+        select(NotificationPreference.user_id, NotificationPreference.channel).where(
+            NotificationPreference.user_id.in_(user_ids),
             NotificationPreference.type == notification_type,
             NotificationPreference.enabled.is_(False),
         )
     )
-    disabled = set(rows.all())
+    disabled: dict[uuid.UUID, set[Channel]] = {}
+    for user_id, channel in rows.all():
+        disabled.setdefault(user_id, set()).add(channel)
+    return disabled
+
+
+def _channels(notification_type: NotificationType, disabled: set[Channel]) -> set[str]:
     return {channel.value for channel in ALLOWED[notification_type] - disabled}
 
 

@@ -68,6 +68,8 @@ PARAMS: dict[NotificationType, tuple[str, ...]] = {
     NotificationType.INITIATIVE_COMPLETED: ("title",),
     NotificationType.INITIATIVE_REJECTED: ("title", "reason"),
     NotificationType.INITIATIVE_REASSIGNED: ("title",),
+    NotificationType.SUPPORTED_INITIATIVE_COMPLETED: ("title",),
+    NotificationType.SUPPORTED_INITIATIVE_REJECTED: ("title", "reason"),
     NotificationType.SOS_SIGNAL_RECEIVED: ("signal_title",),
     NotificationType.SOS_SIGNAL_CRITICAL: ("signal_title",),
     NotificationType.SOS_SIGNAL_VERIFIED: ("signal_title", "sos_priority"),
@@ -405,6 +407,26 @@ TEMPLATES: dict[NotificationType, dict[Language, Template]] = {
         Language.EN: Template(
             title="Initiative rejected",
             body="A leader rejected your initiative “{title}”. Reason: {reason}",
+        ),
+    },
+    NotificationType.SUPPORTED_INITIATIVE_COMPLETED: {
+        Language.KA: Template(
+            title="თქვენ მიერ მხარდაჭერილი ინიციატივა შესრულდა",
+            body="ინიციატივაზე „{title}“, რომელსაც მხარს უჭერთ, ლიდერმა შესრულებით უპასუხა.",
+        ),
+        Language.EN: Template(
+            title="An initiative you support is completed",
+            body="A leader answered the initiative “{title}” you support: it is completed.",
+        ),
+    },
+    NotificationType.SUPPORTED_INITIATIVE_REJECTED: {
+        Language.KA: Template(
+            title="თქვენ მიერ მხარდაჭერილი ინიციატივა უარყოფილია",
+            body="ინიციატივა „{title}“, რომელსაც მხარს უჭერთ, ლიდერმა უარყო. მიზეზი: {reason}",
+        ),
+        Language.EN: Template(
+            title="An initiative you support is rejected",
+            body="A leader rejected the initiative “{title}” you support. Reason: {reason}",
         ),
     },
     NotificationType.INITIATIVE_REASSIGNED: {
