@@ -1,7 +1,4 @@
-"""endorsement_fraud cases and guarantors: these need the endorsements domain.
-
-Skipped, with the reason shown, until ``polis.endorsements.service`` exists.
-"""
+"""endorsement_fraud cases and guarantors: arbitration working with the endorsements domain."""
 
 from __future__ import annotations
 
