@@ -51,6 +51,7 @@ from polis.config import Settings
 from polis.elections.hooks import register as register_election_hooks
 from polis.kit import clock
 from polis.kit.db import create_engine, create_sessionmaker
+from polis.kit.events import send_from_worker
 from polis.models import import_all_models
 from polis.territories.service import invalidate_cache
 from polis.units.tasks import run_sweep
@@ -163,7 +164,7 @@ async def _levels(dsn: str) -> dict[str, int]:
 
 def _timed_sweep(settings: Settings) -> tuple[int, float]:
     started = time.perf_counter()
-    formed = asyncio.run(run_sweep(settings))
+    formed = run_sweep(settings, send_task=send_from_worker)
     return formed, round(time.perf_counter() - started, 2)
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from polis.config import Settings
-from polis.elections import base, lifecycle
+from polis.elections import base, lifecycle, tasks
 from polis.elections.models import Election, ElectionStatus
 from polis.kit import clock, events
 from polis.notifications.models import Notification, NotificationType
@@ -35,10 +35,10 @@ from tests.elections.factories import (
 )
 
 
-async def _lifecycle(session: AsyncSession) -> lifecycle.LifecycleReport:
+async def _lifecycle(session: AsyncSession) -> tasks.LifecycleReport:
     connection = session.bind
     assert isinstance(connection, AsyncConnection)
-    return await lifecycle.run_lifecycle(savepoint_sessionmaker(connection))
+    return await tasks.lifecycle_pass(savepoint_sessionmaker(connection))
 
 
 async def _notified(session: AsyncSession, kind: NotificationType, election: Election) -> int:
@@ -142,7 +142,7 @@ async def test_the_lifecycle_job_publishes_election_started_after_its_commit(
     try:
         connection = db_session.bind
         assert isinstance(connection, AsyncConnection)
-        report = await lifecycle.run_lifecycle(
+        report = await tasks.lifecycle_pass(
             savepoint_sessionmaker(connection), redis=redis, send_task=sent.append
         )
         received: list[dict[str, Any]] = []

@@ -1,19 +1,17 @@
-"""The lifecycle: scheduling leader elections, opening voting, and the every-minute run that
-opens, finalises and schedules what the clock says is due (DESIGN.md §3.9).
+"""The lifecycle: scheduling leader elections, opening voting, and what the every-minute run
+reads to find what the clock says is due (DESIGN.md §3.9).
 
-Flush only, except ``run_lifecycle``, which commits one transaction per election or unit.
+Flush only. The run itself, one transaction per election or unit, is ``polis.elections.tasks``.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from redis.asyncio import Redis
 from sqlalchemy import exists, func, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from polis.audit.transitions import transition
 from polis.elections.base import (
@@ -31,15 +29,9 @@ from polis.elections.models import (
     ElectionType,
 )
 from polis.elections.service import cancel, flush_new_election, open_election_of
-from polis.elections.tally import finalize
 from polis.kit import clock
-from polis.kit.events import SendTask, commit_and_dispatch
-from polis.kit.logging import get_logger
 from polis.notifications.models import NotificationType
 from polis.units.models import LeadershipTerm, Unit, UnitStatus
-
-log = get_logger(__name__)
-
 
 # A leader serves twelve months (§3.3); the re-election is scheduled so that its voting ends
 # when the term does.
@@ -161,115 +153,19 @@ async def due_units(session: AsyncSession) -> list[uuid.UUID]:
     return list(rows.all())
 
 
-@dataclass
-class LifecycleReport:
-    opened: int = 0
-    extended: int = 0
-    cancelled: int = 0
-    finalized: int = 0
-    scheduled: int = 0
-    failed: int = 0
-
-
-async def run_lifecycle(
-    maker: async_sessionmaker[AsyncSession],
-    *,
-    redis: Redis | None = None,
-    send_task: SendTask | None = None,
-) -> LifecycleReport:
-    """One pass of the every-minute job, one transaction per election or unit, so one failure
-    stops nothing else. Safe to run twice at once (row locks; the open-seat unique index).
-    After each commit the transaction's notifications and ``election.started`` events go out
-    (through ``redis`` and ``send_task``)."""
-
-    async def commit(session: AsyncSession) -> None:
-        await commit_and_dispatch(session, redis=redis, send_task=send_task)
-
-    report = LifecycleReport()
-    to_open, to_finalize = await _pending(maker, clock.now())
-    await _open_each(maker, commit, to_open, report)
-    await _finalize_each(maker, commit, to_finalize, report)
-    async with maker() as session:
-        unit_ids = await due_units(session)
-    await _schedule_each(maker, commit, unit_ids, report)
-    return report
-
-
-Commit = Callable[[AsyncSession], Awaitable[None]]
-
-
-async def _pending(
-    maker: async_sessionmaker[AsyncSession], now: datetime
+async def due_elections(
+    session: AsyncSession, now: datetime
 ) -> tuple[Sequence[uuid.UUID], Sequence[uuid.UUID]]:
     """The elections whose voting is due to open, and those whose voting has ended."""
-    async with maker() as session:
-        pending = Election.cancelled_at.is_(None) & Election.finalized_at.is_(None)
-        to_open = (
-            await session.scalars(
-                select(Election.id).where(
-                    pending, Election.opened_at.is_(None), Election.starts_at <= now
-                )
+    pending = Election.cancelled_at.is_(None) & Election.finalized_at.is_(None)
+    to_open = (
+        await session.scalars(
+            select(Election.id).where(
+                pending, Election.opened_at.is_(None), Election.starts_at <= now
             )
-        ).all()
-        to_finalize = (
-            await session.scalars(select(Election.id).where(pending, Election.ends_at <= now))
-        ).all()
+        )
+    ).all()
+    to_finalize = (
+        await session.scalars(select(Election.id).where(pending, Election.ends_at <= now))
+    ).all()
     return to_open, to_finalize
-
-
-async def _open_each(
-    maker: async_sessionmaker[AsyncSession],
-    commit: Commit,
-    election_ids: Sequence[uuid.UUID],
-    report: LifecycleReport,
-) -> None:
-    for election_id in election_ids:
-        try:
-            async with maker() as session:
-                outcome = await open_voting(session, election_id)
-                await commit(session)
-        except Exception:
-            report.failed += 1
-            log.exception("elections.open_failed", election_id=str(election_id))
-            continue
-        if outcome is not None:
-            setattr(report, outcome, getattr(report, outcome) + 1)
-
-
-async def _finalize_each(
-    maker: async_sessionmaker[AsyncSession],
-    commit: Commit,
-    election_ids: Sequence[uuid.UUID],
-    report: LifecycleReport,
-) -> None:
-    for election_id in election_ids:
-        try:
-            async with maker() as session:
-                done = await finalize(session, election_id)
-                await commit(session)
-        except Exception:
-            report.failed += 1
-            log.exception("elections.finalize_failed", election_id=str(election_id))
-            continue
-        report.finalized += int(done)
-
-
-async def _schedule_each(
-    maker: async_sessionmaker[AsyncSession],
-    commit: Commit,
-    unit_ids: Sequence[uuid.UUID],
-    report: LifecycleReport,
-) -> None:
-    for unit_id in unit_ids:
-        try:
-            async with maker() as session:
-                unit = await session.get(Unit, unit_id)
-                scheduled = unit is not None and (
-                    await schedule_leader_election(session, unit) is not None
-                )
-                await commit(session)
-        except Exception:
-            report.failed += 1
-            log.exception("elections.schedule_failed", unit_id=str(unit_id))
-            continue
-        report.scheduled += int(scheduled)

@@ -10,8 +10,8 @@ the same tree. A group never crosses a region. The new unit's territory is the l
 ancestor of its children's; it is created ``active`` with its leader election due.
 
 Growth of a region is serialised by a transaction-scoped advisory lock on the region, taken
-before any row lock both by ``install_leader`` and by the hourly sweep: two growths of one
-region never run at once, and the second sees what the first formed.
+before any row lock both by ``install_leader`` and by the hourly sweep (``polis.units.tasks``):
+two growths of one region never run at once, and the second sees what the first formed.
 """
 
 from __future__ import annotations
@@ -20,13 +20,11 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from redis.asyncio import Redis
 from sqlalchemy import exists, func, select, text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from polis.audit.service import record
 from polis.kit import clock, hooks
-from polis.kit.events import SendTask, commit_and_dispatch
 from polis.territories.models import Territory, TerritoryType
 from polis.units.models import LeadershipTerm, Unit, UnitLevel, UnitStatus
 
@@ -215,26 +213,3 @@ async def regions_with_candidates(session: AsyncSession) -> list[uuid.UUID]:
     )
     places = await territory_map(session)
     return sorted({root_of(places, tid) for tid in territory_ids.all()}, key=str)
-
-
-async def sweep(
-    maker: async_sessionmaker[AsyncSession],
-    *,
-    redis: Redis | None = None,
-    send_task: SendTask | None = None,
-) -> int:
-    """Grow every region, one transaction per region; return how many units formed. After
-    each commit the region's notifications and events go out (``redis``, ``send_task``).
-
-    Safe to run twice at once: each region's growth waits for the other's lock and then
-    finds nothing left to form.
-    """
-    async with maker() as session:
-        regions = await regions_with_candidates(session)
-    formed = 0
-    for region_id in regions:
-        async with maker() as session:
-            await lock_region(session, region_id)
-            formed += len(await grow(session, region_id))
-            await commit_and_dispatch(session, redis=redis, send_task=send_task)
-    return formed
