@@ -11,6 +11,7 @@ from polis.arbitration.models import ArbitrationCase, CaseStatus
 from polis.arbitration.schemas import CaseOut, DecisionOut
 from polis.arbitration.service import appeal_deadline
 from polis.kit import clock
+from polis.kit.presenting import from_row
 from polis.units.models import UnitLevel
 from polis.users import service as users_service
 from polis.users.presenters import person_ref
@@ -30,46 +31,21 @@ async def cases_out(session: AsyncSession, cases: Sequence[ArbitrationCase]) -> 
     for case in cases:
         deadline = appeal_deadline(case)
         out.append(
-            CaseOut(
-                id=case.id,
-                number=case.number,
-                type=case.type,
-                status=case.status,
-                title=case.title,
-                description=case.description,
+            from_row(
+                CaseOut,
+                case,
                 plaintiff=person_ref(people, case.plaintiff_id),
                 defendant=person_ref(people, case.defendant_id),
                 arbitrator=person_ref(people, case.arbitrator_id),
-                level=case.level,
-                unit_id=case.unit_id,
-                min_level=case.min_level,
-                endorsement_id=case.endorsement_id,
-                resolution=case.resolution,
-                fraud_confirmed=case.fraud_confirmed,
-                resolved_at=case.resolved_at,
                 appeal_deadline=deadline,
                 appealable=case.status is CaseStatus.RESOLVED
                 and case.level not in (None, UnitLevel.ATASEULI)
                 and deadline is not None
                 and now <= deadline,
-                appeal_count=case.appeal_count,
                 decisions=[
-                    DecisionOut(
-                        round=d.round,
-                        arbitrator=person_ref(people, d.arbitrator_id),
-                        level=d.level,
-                        unit_id=d.unit_id,
-                        resolution=d.resolution,
-                        fraud_confirmed=d.fraud_confirmed,
-                        decided_at=d.decided_at,
-                        appealed_at=d.appealed_at,
-                        appealed_by_id=d.appealed_by_id,
-                        appeal_reason=d.appeal_reason,
-                    )
+                    from_row(DecisionOut, d, arbitrator=person_ref(people, d.arbitrator_id))
                     for d in decisions[case.id]
                 ],
-                created_at=case.created_at,
-                updated_at=case.updated_at,
             )
         )
     return out

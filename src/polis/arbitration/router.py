@@ -43,16 +43,8 @@ async def _listed(
     ErrorCode.NOT_FOUND,
 )
 async def file_case(body: FileCaseIn, user: VerifiedUser, session: DbSession) -> Envelope[CaseOut]:
-    case = await service.file_case(
-        session,
-        user,
-        defendant_id=body.defendant_id,
-        title=body.title,
-        description=body.description,
-        type=body.type,
-        supporter_id=body.supporter_id,
-    )
-    return ok(await case_out(session, case))
+    # FileCaseIn's fields are file_case's keywords, one for one.
+    return ok(await case_out(session, await service.file_case(session, user, **body.model_dump())))
 
 
 @router.get("/cases", response_model=ListEnvelope[CaseOut], summary="The cases I may see")

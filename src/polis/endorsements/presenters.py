@@ -20,6 +20,7 @@ from polis.endorsements.schemas import (
     SuspensionOut,
 )
 from polis.kit import clock
+from polis.kit.presenting import from_row
 from polis.users import service as users_service
 from polis.users.models import User
 from polis.users.presenters import person_ref
@@ -32,19 +33,11 @@ async def endorsements_out(
     ids = {e.requester_id for e in endorsements} | {e.geder_id for e in endorsements}
     people = await users_service.people(session, ids)
     return [
-        EndorsementOut(
-            id=e.id,
-            status=e.status,
+        from_row(
+            EndorsementOut,
+            e,
             requester=person_ref(people, e.requester_id),
             geder=person_ref(people, e.geder_id),
-            message=e.message,
-            requested_at=e.requested_at,
-            expires_at=e.expires_at,
-            decided_at=e.decided_at,
-            reject_reason=e.reject_reason,
-            revoked_at=e.revoked_at,
-            revoke_reason=e.revoke_reason,
-            penalty=e.penalty,
         )
         for e in endorsements
     ]
@@ -71,10 +64,9 @@ def suspension_out(rights: EndorsementRights | None) -> SuspensionOut:
 def available_geders_out(slots: Sequence[queries.GederSlots]) -> list[AvailableGederOut]:
     """GeDers one could ask, with their ateuli and free slots."""
     return [
-        AvailableGederOut(
-            id=s.geder.id,
-            display_name=s.geder.display_name,
-            territory_id=s.geder.territory_id,
+        from_row(
+            AvailableGederOut,
+            s.geder,
             ateuli=AteuliRef(id=s.ateuli.id, name=s.ateuli.name) if s.ateuli else None,
             available_slots=max(s.limit - s.used, 0),
             total_slots=s.limit,
@@ -89,20 +81,16 @@ async def supporters_out(
 ) -> list[SupporterOut]:
     """The members a GeDer vouches for, with their review flag."""
     people = await users_service.people(session, {e.requester_id for e in endorsements})
-    items = []
-    for e in endorsements:
-        person = people[e.requester_id]
-        items.append(
-            SupporterOut(
-                endorsement_id=e.id,
-                id=person.id,
-                display_name=person.display_name,
-                status=person.status,
-                endorsed_at=e.decided_at,
-                flagged_for_review=person.flagged_for_review_at is not None,
-            )
+    return [
+        from_row(
+            SupporterOut,
+            people[e.requester_id],
+            endorsement_id=e.id,
+            endorsed_at=e.decided_at,
+            flagged_for_review=people[e.requester_id].flagged_for_review_at is not None,
         )
-    return items
+        for e in endorsements
+    ]
 
 
 async def my_status_out(session: AsyncSession, user: User) -> MyStatusOut:

@@ -6,6 +6,7 @@ import uuid
 from typing import Annotated
 
 from fastapi import Query
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from polis.auth.deps import AdminUser, AuthenticatedUser, GederUser, OnboardedUser
 from polis.endorsements import presenters, queries, service
@@ -23,11 +24,17 @@ from polis.kit.deps import DbSession
 from polis.kit.envelope import Envelope, ListEnvelope, ok
 from polis.kit.errors import ErrorCode
 from polis.kit.idempotency import IdempotencyKey
-from polis.kit.pagination import Pagination, paginated
+from polis.kit.pagination import Page, PageParams, Pagination, paginated
 from polis.kit.routing import DomainRouter, errors
 
 router = DomainRouter(prefix="/endorsements", tags=["endorsements"])
 admin_router = DomainRouter(prefix="/admin", tags=["admin"])
+
+
+async def _endorsements(
+    session: AsyncSession, page: Page, params: PageParams
+) -> ListEnvelope[EndorsementOut]:
+    return paginated(await presenters.endorsements_out(session, page.items), page.total, params)
 
 
 @router.get(
@@ -79,8 +86,7 @@ async def request_endorsement(
 async def my_requests(
     user: OnboardedUser, session: DbSession, params: Pagination
 ) -> ListEnvelope[EndorsementOut]:
-    page = await queries.my_requests(session, user, params)
-    return paginated(await presenters.endorsements_out(session, page.items), page.total, params)
+    return await _endorsements(session, await queries.my_requests(session, user, params), params)
 
 
 @router.get(
@@ -92,7 +98,7 @@ async def pending_approvals(
     geder: GederUser, session: DbSession, params: Pagination
 ) -> ListEnvelope[EndorsementOut]:
     page = await queries.pending_approvals(session, geder, params)
-    return paginated(await presenters.endorsements_out(session, page.items), page.total, params)
+    return await _endorsements(session, page, params)
 
 
 @router.get(

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from polis.initiatives import queries
 from polis.initiatives.models import Initiative, InitiativeSupport
 from polis.initiatives.schemas import InitiativeOut, ScopeRef, SupporterOut
+from polis.kit.presenting import from_row
 from polis.users import service as users_service
 from polis.users.models import User
 from polis.users.presenters import person_ref
@@ -35,37 +36,18 @@ async def initiatives_out(
     for i in initiatives:
         scope_unit = scopes.get(i.scope_id) if i.scope_id else None
         out.append(
-            InitiativeOut(
-                id=i.id,
-                title=i.title,
-                description=i.description,
-                category=i.category,
-                scope_type=i.scope_type,
-                scope_id=i.scope_id,
+            from_row(
+                InitiativeOut,
+                i,
                 scope=ScopeRef(
                     type=i.scope_type,
                     id=i.scope_id,
                     name=scope_unit.name if scope_unit else None,
                 ),
-                status=i.status,
-                target_support=i.target_support,
-                current_support=i.current_support,
                 progress_percentage=progress_percentage(i),
                 creator=person_ref(people, i.creator_id),
                 supported_by_me=i.id in mine,
                 assignee=person_ref(people, i.assignee_id),
-                assigned_level=i.assigned_level,
-                assigned_unit_id=i.assigned_unit_id,
-                assigned_at=i.assigned_at,
-                answer_due_at=i.answer_due_at,
-                reassign_count=i.reassign_count,
-                published_at=i.published_at,
-                achieved_at=i.achieved_at,
-                answered_at=i.answered_at,
-                outcome=i.outcome,
-                reject_reason=i.reject_reason,
-                created_at=i.created_at,
-                updated_at=i.updated_at,
             )
         )
     return out

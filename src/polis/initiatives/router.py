@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Query
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from polis.auth.deps import AuthenticatedUser, VerifiedUser
 from polis.initiatives import queries, service
@@ -28,9 +29,10 @@ from polis.kit.deps import DbSession, SettingsDep
 from polis.kit.envelope import Envelope, ListEnvelope, ok
 from polis.kit.errors import ErrorCode
 from polis.kit.idempotency import IdempotencyKey
-from polis.kit.pagination import Pagination, paginated
+from polis.kit.pagination import PageParams, Pagination, paginated
 from polis.kit.ratelimit import rate_limit
 from polis.kit.routing import DomainRouter, errors
+from polis.users.models import User
 
 router = DomainRouter(prefix="/initiatives", tags=["initiatives"])
 
@@ -63,6 +65,19 @@ async def _filters(
 Filters = Annotated[queries.InitiativeFilters, Depends(_filters)]
 
 
+async def _listed(
+    session: AsyncSession,
+    user: User,
+    filters: queries.InitiativeFilters,
+    params: PageParams,
+    **whose: uuid.UUID,
+) -> ListEnvelope[InitiativeOut]:
+    """One page of ``list_initiatives`` (``whose``: creator_id or assignee_id), as ``user``
+    sees it."""
+    page = await queries.list_initiatives(session, user, filters, params, **whose)
+    return paginated(await initiatives_out(session, user, page.items), page.total, params)
+
+
 @router.post(
     "",
     response_model=Envelope[InitiativeOut],
@@ -78,18 +93,8 @@ async def create_initiative(
     _: IdempotencyKey,
     __: InitiativesRateLimit,
 ) -> Envelope[InitiativeOut]:
-    initiative = await service.create_initiative(
-        session,
-        settings,
-        user,
-        title=body.title,
-        description=body.description,
-        category=body.category,
-        scope_type=body.scope_type,
-        scope_id=body.scope_id,
-        target_support=body.target_support,
-        draft=body.draft,
-    )
+    # InitiativeIn's fields are create_initiative's keywords, one for one.
+    initiative = await service.create_initiative(session, settings, user, **body.model_dump())
     return ok(await initiative_out(session, user, initiative))
 
 
@@ -101,8 +106,7 @@ async def create_initiative(
 async def list_initiatives(
     user: AuthenticatedUser, session: DbSession, params: Pagination, filters: Filters
 ) -> ListEnvelope[InitiativeOut]:
-    page = await queries.list_initiatives(session, user, filters, params)
-    return paginated(await initiatives_out(session, user, page.items), page.total, params)
+    return await _listed(session, user, filters, params)
 
 
 @router.get(
@@ -113,8 +117,7 @@ async def list_initiatives(
 async def my_initiatives(
     user: AuthenticatedUser, session: DbSession, params: Pagination, filters: Filters
 ) -> ListEnvelope[InitiativeOut]:
-    page = await queries.list_initiatives(session, user, filters, params, creator_id=user.id)
-    return paginated(await initiatives_out(session, user, page.items), page.total, params)
+    return await _listed(session, user, filters, params, creator_id=user.id)
 
 
 @router.get(
@@ -125,8 +128,7 @@ async def my_initiatives(
 async def assigned_to_me(
     user: AuthenticatedUser, session: DbSession, params: Pagination, filters: Filters
 ) -> ListEnvelope[InitiativeOut]:
-    page = await queries.list_initiatives(session, user, filters, params, assignee_id=user.id)
-    return paginated(await initiatives_out(session, user, page.items), page.total, params)
+    return await _listed(session, user, filters, params, assignee_id=user.id)
 
 
 @router.get("/{initiative_id}", response_model=Envelope[InitiativeOut], summary="One initiative")
@@ -161,12 +163,7 @@ async def update_initiative(
         settings,
         user,
         initiative_id,
-        service.InitiativeChanges(
-            title=body.title,
-            description=body.description,
-            category=body.category,
-            target_support=body.target_support,
-        ),
+        service.InitiativeChanges(**body.model_dump()),
     )
     return ok(await initiative_out(session, user, initiative))
 

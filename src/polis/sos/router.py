@@ -7,13 +7,14 @@ import uuid
 from typing import Annotated
 
 from fastapi import Depends, Header
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from polis.auth.deps import AuthenticatedUser, VerifiedUser
 from polis.kit.deps import DbSession, SettingsDep
 from polis.kit.envelope import Envelope, ListEnvelope, ok
 from polis.kit.errors import ErrorCode
 from polis.kit.idempotency import IdempotencyKey
-from polis.kit.pagination import Pagination, paginated
+from polis.kit.pagination import Page, PageParams, Pagination, paginated
 from polis.kit.ratelimit import rate_limit
 from polis.kit.routing import DomainRouter, errors
 from polis.notifications.texts import language_from_header
@@ -34,6 +35,12 @@ from polis.sos.schemas import (
 router = DomainRouter(prefix="/sos", tags=["sos"])
 
 SosRateLimit = Annotated[None, Depends(rate_limit("rate_limit_sos"))]
+
+
+async def _signals(
+    session: AsyncSession, page: Page, params: PageParams
+) -> ListEnvelope[SignalOut]:
+    return paginated(await signals_out(session, page.items), page.total, params)
 
 
 @router.get(
@@ -64,18 +71,8 @@ async def raise_signal(
     _: IdempotencyKey,
     __: SosRateLimit,
 ) -> Envelope[SignalOut]:
-    signal = await service.raise_signal(
-        session,
-        settings,
-        user,
-        title=body.title,
-        description=body.description,
-        location=body.location,
-        latitude=body.latitude,
-        longitude=body.longitude,
-        moral_filter_response=body.moral_filter_response,
-        priority=body.priority,
-    )
+    # SignalIn's fields are raise_signal's keywords, one for one.
+    signal = await service.raise_signal(session, settings, user, **body.model_dump())
     return ok(await signal_out(session, signal))
 
 
@@ -89,8 +86,9 @@ async def list_signals(
     current_level: SosLevel | None = None,
 ) -> ListEnvelope[SignalOut]:
     filters = queries.SignalFilters(status=status, priority=priority, current_level=current_level)
-    page = await queries.list_signals(session, user, filters, params)
-    return paginated(await signals_out(session, page.items), page.total, params)
+    return await _signals(
+        session, await queries.list_signals(session, user, filters, params), params
+    )
 
 
 @router.get(
@@ -101,8 +99,9 @@ async def list_signals(
 async def pending_verification(
     user: AuthenticatedUser, session: DbSession, params: Pagination
 ) -> ListEnvelope[SignalOut]:
-    page = await queries.pending_verification(session, user, params)
-    return paginated(await signals_out(session, page.items), page.total, params)
+    return await _signals(
+        session, await queries.pending_verification(session, user, params), params
+    )
 
 
 @router.get("/signals/{signal_id}", response_model=Envelope[SignalOut], summary="A signal")
