@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, TypeVar
 
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from polis.elections import ledger
@@ -26,38 +28,29 @@ from polis.elections.schemas import (
     VoteOut,
 )
 from polis.elections.tally import Results
+from polis.kit.presenting import from_row
 from polis.users.models import User
 
+Out = TypeVar("Out", bound=ElectionOut)
+Named = TypeVar("Named", bound=BaseModel)
 
-def _out(election: Election, counts: Counts) -> ElectionOut:
-    return ElectionOut(
-        id=election.id,
-        election_type=election.election_type,
-        scope_type=election.scope_type,
-        scope_id=election.scope_id,
-        title=election.title,
-        description=election.description,
+
+def _out(schema: type[Out], election: Election, counts: Counts, **extra: Any) -> Out:
+    # ``status`` follows the clock, and the counts are live (the ``total_votes`` column is only
+    # written when the election is finalized).
+    return from_row(
+        schema,
+        election,
         status=status_of(election),
-        starts_at=election.starts_at,
-        ends_at=election.ends_at,
-        nominations_extended=election.nominations_extended,
-        runoff_of_id=election.runoff_of_id,
-        is_automatic=election.is_automatic,
         candidate_count=counts.candidate_count,
         total_votes=counts.total_votes,
-        created_at=election.created_at,
-        cancelled_at=election.cancelled_at,
-        cancel_reason=election.cancel_reason,
-        finalized_at=election.finalized_at,
-        merkle_root=election.merkle_root,
-        winner_candidate_id=election.winner_candidate_id,
-        outcome_note=election.outcome_note,
+        **extra,
     )
 
 
 async def elections_out(session: AsyncSession, elections: Sequence[Election]) -> list[ElectionOut]:
     counts = await counts_of(session, elections)
-    return [_out(election, counts[election.id]) for election in elections]
+    return [_out(ElectionOut, election, counts[election.id]) for election in elections]
 
 
 async def election_out(session: AsyncSession, election: Election) -> ElectionOut:
@@ -67,8 +60,10 @@ async def election_out(session: AsyncSession, election: Election) -> ElectionOut
 async def my_elections_out(session: AsyncSession, mine: list[MyElection]) -> list[MyElectionOut]:
     counts = await counts_of(session, [item.election for item in mine])
     return [
-        MyElectionOut(
-            **_out(item.election, counts[item.election.id]).model_dump(),
+        _out(
+            MyElectionOut,
+            item.election,
+            counts[item.election.id],
             may_vote=item.may_vote,
             may_stand=item.may_stand,
             has_voted=item.has_voted,
@@ -77,48 +72,33 @@ async def my_elections_out(session: AsyncSession, mine: list[MyElection]) -> lis
     ]
 
 
+def _named(schema: type[Named], candidate: Candidate, user: User, **extra: Any) -> Named:
+    """A candidate with the member standing: their id and the name shown."""
+    return from_row(schema, candidate, user_id=user.id, name=user.display_name, **extra)
+
+
 def candidate_out(candidate: Candidate, user: User) -> CandidateOut:
-    return CandidateOut(
-        id=candidate.id,
-        user_id=user.id,
-        name=user.display_name,
-        statement=candidate.statement,
-        registered_at=candidate.registered_at,
-    )
+    return _named(CandidateOut, candidate, user)
 
 
 def vote_answer(cast: CastVote) -> VoteAnswer:
-    return VoteAnswer(
-        vote=VoteOut(election_id=cast.election_id, vote_hash=cast.vote_hash, cast_at=cast.cast_at)
-    )
+    return VoteAnswer(vote=from_row(VoteOut, cast))
 
 
 def results_out(found: Results) -> ResultsOut:
-    election = found.election
+    # Status and totals are the tally's, not the election row's.
+    election = from_row(
+        ResultsElection,
+        found.election,
+        status=found.status,
+        total_votes=found.total_votes,
+        eligible_voters=found.eligible_voters,
+        turnout=found.turnout,
+    )
     return ResultsOut(
-        election=ResultsElection(
-            id=election.id,
-            title=election.title,
-            election_type=election.election_type,
-            status=found.status,
-            starts_at=election.starts_at,
-            ends_at=election.ends_at,
-            total_votes=found.total_votes,
-            eligible_voters=found.eligible_voters,
-            turnout=found.turnout,
-            finalized_at=election.finalized_at,
-            runoff_of_id=election.runoff_of_id,
-            outcome_note=election.outcome_note,
-        ),
+        election=election,
         results=[
-            ResultRow(
-                candidate=CandidateRef(
-                    id=row.candidate.id, user_id=row.user.id, name=row.user.display_name
-                ),
-                vote_count=row.vote_count,
-                percentage=row.percentage,
-                is_winner=row.is_winner,
-            )
+            from_row(ResultRow, row, candidate=_named(CandidateRef, row.candidate, row.user))
             for row in found.rows
         ],
         merkle_root=found.merkle_root,
@@ -139,10 +119,4 @@ def ballots_out(publication: Publication) -> BallotsOut:
 
 
 def receipt_out(proof: ledger.Receipt) -> ReceiptOut:
-    return ReceiptOut(
-        candidate_id=proof.candidate_id,
-        leaf_index=proof.leaf_index,
-        tree_size=proof.tree_size,
-        audit_path=proof.audit_path,
-        merkle_root=proof.merkle_root,
-    )
+    return from_row(ReceiptOut, proof)

@@ -18,11 +18,12 @@ from polis.kit.deps import DbSession, SettingsDep
 from polis.kit.envelope import Envelope, ListEnvelope, ok
 from polis.kit.errors import ErrorCode
 from polis.kit.pagination import Pagination, paginated
+from polis.kit.presenting import from_row
 from polis.kit.routing import DomainRouter, errors
 from polis.units import queries, service
 from polis.units.deps import AteuliEditor
 from polis.units.hierarchy import GROUPS
-from polis.units.models import MAX_UNIT_SIZE, Unit, UnitLevel, UnitStatus
+from polis.units.models import MAX_UNIT_SIZE, LeadershipTerm, Unit, UnitLevel, UnitStatus
 from polis.units.schemas import (
     CreateAteuliIn,
     JoinIn,
@@ -36,6 +37,7 @@ from polis.units.schemas import (
     SeatOut,
     UnitOut,
 )
+from polis.users.models import User
 from polis.users.presenters import public_out
 
 router = DomainRouter(prefix="/ateulis", tags=["ateulis"])
@@ -52,27 +54,19 @@ async def units_out(session: AsyncSession, units: Sequence[Unit]) -> list[UnitOu
         found = leaders.get(unit.id)
         capacity = CAPACITY[unit.level]
         out.append(
-            UnitOut(
-                id=unit.id,
-                name=unit.name,
-                level=unit.level,
-                status=unit.status,
-                territory_id=unit.territory_id,
-                parent_id=unit.parent_id,
-                member_count=unit.member_count,
+            from_row(
+                UnitOut,
+                unit,
                 capacity=capacity,
                 has_space=unit.status is not UnitStatus.INACTIVE and unit.member_count < capacity,
-                leader=LeaderRef(
-                    id=found[0].id, display_name=found[0].display_name, since=found[1].started_at
-                )
-                if found
-                else None,
-                leader_election_due_at=unit.leader_election_due_at,
-                activated_at=unit.activated_at,
-                created_at=unit.created_at,
+                leader=_leader(*found) if found else None,
             )
         )
     return out
+
+
+def _leader(user: User, term: LeadershipTerm) -> LeaderRef:
+    return from_row(LeaderRef, user, since=term.started_at)
 
 
 async def unit_out(session: AsyncSession, unit: Unit) -> UnitOut:
@@ -227,39 +221,26 @@ async def _level_page(
 _TERRITORY = Query(description="this territory and every territory under it")
 
 
-@hierarchy_router.get(
-    "/ormotsdaateulis", response_model=ListEnvelope[UnitOut], summary="Ormotsdaateulis"
-)
-async def ormotsdaateulis(
-    _: AuthenticatedUser,
-    session: DbSession,
-    params: Pagination,
-    territory_id: Annotated[uuid.UUID | None, _TERRITORY] = None,
-    status: UnitStatus | None = None,
-) -> ListEnvelope[UnitOut]:
-    return await _level_page(UnitLevel.ORMOTSDAATEULI, session, params, territory_id, status)
+def _level_route(level: UnitLevel, path: str, summary: str) -> None:
+    """``GET /hierarchy/<path>``: one page of the units of ``level``."""
+
+    async def route(
+        _: AuthenticatedUser,
+        session: DbSession,
+        params: Pagination,
+        territory_id: Annotated[uuid.UUID | None, _TERRITORY] = None,
+        status: UnitStatus | None = None,
+    ) -> ListEnvelope[UnitOut]:
+        return await _level_page(level, session, params, territory_id, status)
+
+    # The function's name is the route's (and the OpenAPI operation's) name.
+    route.__name__ = route.__qualname__ = path.strip("/")
+    hierarchy_router.get(path, response_model=ListEnvelope[UnitOut], summary=summary)(route)
 
 
-@hierarchy_router.get("/aseulis", response_model=ListEnvelope[UnitOut], summary="Aseulis")
-async def aseulis(
-    _: AuthenticatedUser,
-    session: DbSession,
-    params: Pagination,
-    territory_id: Annotated[uuid.UUID | None, _TERRITORY] = None,
-    status: UnitStatus | None = None,
-) -> ListEnvelope[UnitOut]:
-    return await _level_page(UnitLevel.ASEULI, session, params, territory_id, status)
-
-
-@hierarchy_router.get("/ataseulis", response_model=ListEnvelope[UnitOut], summary="Ataseulis")
-async def ataseulis(
-    _: AuthenticatedUser,
-    session: DbSession,
-    params: Pagination,
-    territory_id: Annotated[uuid.UUID | None, _TERRITORY] = None,
-    status: UnitStatus | None = None,
-) -> ListEnvelope[UnitOut]:
-    return await _level_page(UnitLevel.ATASEULI, session, params, territory_id, status)
+_level_route(UnitLevel.ORMOTSDAATEULI, "/ormotsdaateulis", "Ormotsdaateulis")
+_level_route(UnitLevel.ASEULI, "/aseulis", "Aseulis")
+_level_route(UnitLevel.ATASEULI, "/ataseulis", "Ataseulis")
 
 
 @hierarchy_router.get(
@@ -271,7 +252,7 @@ async def satatbiro(_: AuthenticatedUser, session: DbSession) -> Envelope[list[S
     return ok(
         [
             SatatbiroMemberOut(
-                leader=LeaderRef(id=user.id, display_name=user.display_name, since=term.started_at),
+                leader=_leader(user, term),
                 unit=unit,
             )
             for (user, term, _), unit in zip(rows, units, strict=True)
