@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from polis.elections.base import NO_ELECTION, may_stand, may_vote, status_condition
 from polis.elections.models import (
@@ -48,12 +49,14 @@ async def list_elections(
 ) -> Page:
     """One page of elections matching ``filters`` (the status filter follows the clock)."""
     statement = select(Election)
-    if filters.election_type is not None:
-        statement = statement.where(Election.election_type == filters.election_type)
-    if filters.scope_type is not None:
-        statement = statement.where(Election.scope_type == filters.scope_type)
-    if filters.scope_id is not None:
-        statement = statement.where(Election.scope_id == filters.scope_id)
+    equal: list[tuple[InstrumentedAttribute[Any], object]] = [
+        (Election.election_type, filters.election_type),
+        (Election.scope_type, filters.scope_type),
+        (Election.scope_id, filters.scope_id),
+    ]
+    for column, value in equal:
+        if value is not None:
+            statement = statement.where(column == value)
     if filters.status is not None:
         statement = statement.where(status_condition(filters.status, clock.now()))
     return await paginate(
@@ -85,6 +88,16 @@ class Counts:
     total_votes: int
 
 
+async def _count_by(
+    session: AsyncSession, election_id: InstrumentedAttribute[uuid.UUID], ids: list[uuid.UUID]
+) -> dict[uuid.UUID, int]:
+    """How many rows each of ``ids`` has, by the ``election_id`` column (one grouped count)."""
+    found = await session.execute(
+        select(election_id, func.count()).where(election_id.in_(ids)).group_by(election_id)
+    )
+    return {key: int(count) for key, count in found.all()}
+
+
 async def counts_of(
     session: AsyncSession, elections: Sequence[Election]
 ) -> dict[uuid.UUID, Counts]:
@@ -92,27 +105,9 @@ async def counts_of(
     ids = [election.id for election in elections]
     if not ids:
         return {}
-    candidates = dict(
-        (
-            await session.execute(
-                select(Candidate.election_id, func.count())
-                .where(Candidate.election_id.in_(ids))
-                .group_by(Candidate.election_id)
-            )
-        ).all()
-    )
+    candidates = await _count_by(session, Candidate.election_id, ids)
     live = [e.id for e in elections if e.total_votes is None]
-    votes: dict[uuid.UUID, int] = {}
-    if live:
-        votes = dict(
-            (
-                await session.execute(
-                    select(Participation.election_id, func.count())
-                    .where(Participation.election_id.in_(live))
-                    .group_by(Participation.election_id)
-                )
-            ).all()
-        )
+    votes = await _count_by(session, Participation.election_id, live) if live else {}
     return {
         e.id: Counts(
             candidate_count=int(candidates.get(e.id, 0)),

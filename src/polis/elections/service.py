@@ -190,20 +190,27 @@ async def cancel(
     )
 
 
-async def register_candidate(
-    session: AsyncSession, user: User, election_id: uuid.UUID, statement: str | None
-) -> Candidate:
-    """Stand in the election while nominations are open (3003 otherwise); 3031 when the
-    member may not stand (§3.3's table), 3032 when already standing."""
+async def _in_nominations(session: AsyncSession, election_id: uuid.UUID, refusal: str) -> Election:
+    """The election, share-locked, while its nominations are open: 404 unknown, 3003 (with
+    ``refusal``) otherwise."""
     election = await locked(session, election_id, share=True)
     if election is None:
         raise NotFound(NO_ELECTION)
     if status_of(election) is not ElectionStatus.SCHEDULED:
         raise Conflict(
-            "Candidates register only while nominations are open.",
-            error=ErrorCode.ELECTION_NOT_ACTIVE,
-            details={"status": status_of(election)},
+            refusal, error=ErrorCode.ELECTION_NOT_ACTIVE, details={"status": status_of(election)}
         )
+    return election
+
+
+async def register_candidate(
+    session: AsyncSession, user: User, election_id: uuid.UUID, statement: str | None
+) -> Candidate:
+    """Stand in the election while nominations are open (3003 otherwise); 3031 when the
+    member may not stand (§3.3's table), 3032 when already standing."""
+    election = await _in_nominations(
+        session, election_id, "Candidates register only while nominations are open."
+    )
     if not await may_stand(session, election, user):
         raise PermissionDenied(error=ErrorCode.NOT_ELIGIBLE_CANDIDATE)
     candidate = Candidate(
@@ -220,15 +227,9 @@ async def register_candidate(
 
 async def withdraw(session: AsyncSession, user: User, election_id: uuid.UUID) -> None:
     """Withdraw the member's candidacy while nominations are open."""
-    election = await locked(session, election_id, share=True)
-    if election is None:
-        raise NotFound(NO_ELECTION)
-    if status_of(election) is not ElectionStatus.SCHEDULED:
-        raise Conflict(
-            "A candidacy can be withdrawn only while nominations are open.",
-            error=ErrorCode.ELECTION_NOT_ACTIVE,
-            details={"status": status_of(election)},
-        )
+    election = await _in_nominations(
+        session, election_id, "A candidacy can be withdrawn only while nominations are open."
+    )
     candidate = await session.scalar(
         select(Candidate).where(Candidate.election_id == election.id, Candidate.user_id == user.id)
     )
