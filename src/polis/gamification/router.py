@@ -19,7 +19,6 @@ from polis.gamification.schemas import (
     LeaderboardItemOut,
     ProgressOut,
     TerritoryProgressOut,
-    TerritoryRefOut,
 )
 from polis.kit.cache import cached_page_answer
 from polis.kit.deps import DbSession
@@ -28,17 +27,14 @@ from polis.kit.errors import ErrorCode
 from polis.kit.pagination import Pagination
 from polis.kit.presenting import from_row
 from polis.kit.routing import DomainRouter, errors
-from polis.territories.models import Territory, TerritoryType
+from polis.territories.models import TerritoryType
+from polis.territories.schemas import TerritoryRefOut
 
 router = DomainRouter(prefix="/gamification", tags=["gamification"])
 
 CACHE_NAMESPACE = "gamification"
 # The leaderboard moves as members onboard; five minutes, as statistics (§4).
 LEADERBOARD_TTL = 5 * 60
-
-
-def _territory_ref(territory: Territory) -> TerritoryRefOut:
-    return from_row(TerritoryRefOut, territory)
 
 
 def _message(progress: service.TerritoryProgress) -> str:
@@ -74,7 +70,7 @@ async def progress(
 ) -> Envelope[ProgressOut] | Envelope[TerritoryProgressOut]:
     if territory_id is not None:
         found = await service.territory_progress(session, territory_id)
-        territory = _territory_ref(found.territory)
+        territory = TerritoryRefOut.of(found.territory)
         return ok(
             from_row(TerritoryProgressOut, found, territory=territory, message=_message(found))
         )
@@ -136,7 +132,7 @@ async def leaderboard(
     async def produce() -> dict[str, Any]:
         rows, total = await queries.leaderboard(session, params, type_=type)
         items = [
-            from_row(LeaderboardItemOut, row, territory=_territory_ref(row.territory))
+            from_row(LeaderboardItemOut, row, territory=TerritoryRefOut.of(row.territory))
             for row in rows
         ]
         return {"items": items, "total": total}

@@ -9,7 +9,6 @@ from typing import Any
 from fastapi import Request, Response
 
 from polis.auth.deps import AuthenticatedUser
-from polis.gamification.schemas import TerritoryRefOut
 from polis.kit.cache import cached_answer
 from polis.kit.deps import DbSession
 from polis.kit.envelope import Envelope
@@ -27,6 +26,7 @@ from polis.statistics.schemas import (
     UnitsOut,
     UserStatisticsOut,
 )
+from polis.territories.schemas import TerritoryRefOut
 from polis.units.models import UnitLevel
 
 router = DomainRouter(prefix="/statistics", tags=["statistics"])
@@ -101,7 +101,7 @@ async def territory(
         return from_row(
             TerritoryStatisticsOut,
             stats,
-            territory=from_row(TerritoryRefOut, stats.territory),
+            territory=TerritoryRefOut.of(stats.territory),
             units=_units(stats.units),
             verified_growth=_growth(stats.verified_growth),
         )
