@@ -23,68 +23,47 @@ from polis.models import import_all_models
 # daily and weekly ones run at fixed UTC times (crontab). Every task is idempotent and bounded
 # per run. A job is registered once its task exists; still to come:
 #   daily           GeD re-verification batch
+HOURLY = timedelta(hours=1)
+EVERY_MINUTE = timedelta(minutes=1)
+
+
+def _job(task: str, schedule: timedelta | crontab) -> dict[str, Any]:
+    """One beat entry: the task's name and when it runs."""
+    return {"task": task, "schedule": schedule}
+
+
 BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     # §3.9 hourly: hierarchy formation sweep
-    "units-hierarchy-sweep": {
-        "task": "polis.units.hierarchy_sweep",
-        "schedule": timedelta(hours=1),
-    },
+    "units-hierarchy-sweep": _job("polis.units.hierarchy_sweep", HOURLY),
     # §3.9 hourly: endorsement request expiry
-    "endorsements-expire-requests": {
-        "task": "polis.endorsements.expire_requests",
-        "schedule": timedelta(hours=1),
-    },
+    "endorsements-expire-requests": _job("polis.endorsements.expire_requests", HOURLY),
     # Outbox retry of GeD fines (endorsement penalties)
-    "endorsements-sweep-ged-fines": {
-        "task": "polis.endorsements.sweep_ged_fines",
-        "schedule": timedelta(hours=1),
-    },
+    "endorsements-sweep-ged-fines": _job("polis.endorsements.sweep_ged_fines", HOURLY),
     # Gamification milestones
-    "gamification-milestone-sweep": {
-        "task": "polis.gamification.milestone_sweep",
-        "schedule": timedelta(hours=1),
-    },
+    "gamification-milestone-sweep": _job("polis.gamification.milestone_sweep", HOURLY),
     # Arbitration: cases waiting for an arbitrator
-    "arbitration-assign-waiting": {
-        "task": "polis.arbitration.assign_waiting",
-        "schedule": timedelta(hours=1),
-    },
+    "arbitration-assign-waiting": _job("polis.arbitration.assign_waiting", HOURLY),
     # §3.9 every minute: election lifecycle (open, finalise, runoffs, install leaders,
     # schedule (re-)elections)
-    "elections-lifecycle": {
-        "task": "polis.elections.lifecycle",
-        "schedule": timedelta(minutes=1),
-    },
+    "elections-lifecycle": _job("polis.elections.lifecycle", EVERY_MINUTE),
     # §3.9 every 5 minutes: SOS deadline sweep
-    "sos-deadline-sweep": {
-        "task": "polis.sos.deadline_sweep",
-        "schedule": timedelta(minutes=5),
-    },
+    "sos-deadline-sweep": _job("polis.sos.deadline_sweep", timedelta(minutes=5)),
     # §3.9 hourly: initiative answer deadlines
-    "initiatives-answer-deadlines": {
-        "task": "polis.initiatives.deadline_sweep",
-        "schedule": timedelta(hours=1),
-    },
+    "initiatives-answer-deadlines": _job("polis.initiatives.deadline_sweep", HOURLY),
     # §3.9 daily: member activity report for admins (yesterday, UTC)
-    "maintenance-activity-report": {
-        "task": "polis.maintenance.activity_report",
-        "schedule": crontab(minute=5, hour=0),
-    },
+    "maintenance-activity-report": _job(
+        "polis.maintenance.activity_report", crontab(minute=5, hour=0)
+    ),
     # §3.9 daily: notification retention purge (§3.8)
-    "maintenance-purge-notifications": {
-        "task": "polis.maintenance.purge_notifications",
-        "schedule": crontab(minute=30, hour=2),
-    },
+    "maintenance-purge-notifications": _job(
+        "polis.maintenance.purge_notifications", crontab(minute=30, hour=2)
+    ),
     # §3.9 weekly: inactive cleanup (never-onboarded accounts, dead sessions)
-    "maintenance-inactive-cleanup": {
-        "task": "polis.maintenance.inactive_cleanup",
-        "schedule": crontab(minute=0, hour=3, day_of_week="sunday"),
-    },
+    "maintenance-inactive-cleanup": _job(
+        "polis.maintenance.inactive_cleanup", crontab(minute=0, hour=3, day_of_week="sunday")
+    ),
     # §3.8 delivery outbox: re-enqueue due deliveries (lost tasks, dead workers)
-    "notifications-sweep-deliveries": {
-        "task": "polis.notifications.sweep_deliveries",
-        "schedule": timedelta(minutes=1),
-    },
+    "notifications-sweep-deliveries": _job("polis.notifications.sweep_deliveries", EVERY_MINUTE),
 }
 
 TASK_MODULES = [
@@ -105,10 +84,9 @@ TASK_MODULES = [
 
 def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     return {
-        "ops-heartbeat": {
-            "task": "polis.ops.heartbeat",
-            "schedule": timedelta(seconds=settings.heartbeat_interval_seconds),
-        },
+        "ops-heartbeat": _job(
+            "polis.ops.heartbeat", timedelta(seconds=settings.heartbeat_interval_seconds)
+        ),
         **BEAT_SCHEDULE,
     }
 

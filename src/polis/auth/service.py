@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from redis.asyncio import Redis
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
 from polis.audit import service as audit
 from polis.auth import codes, tokens
@@ -372,9 +373,18 @@ async def revoke_all_sessions(
     session: AsyncSession, settings: Settings, redis: Redis, user: User, reason: str
 ) -> None:
     """End every session of ``user`` (account deletion, a supporter losing their standing)."""
-    live = await session.scalars(
-        select(AuthSession).where(AuthSession.user_id == user.id, AuthSession.revoked_at.is_(None))
-    )
+    await _revoke_live(session, settings, redis, AuthSession.user_id == user.id, reason)
+
+
+async def _revoke_live(
+    session: AsyncSession,
+    settings: Settings,
+    redis: Redis,
+    whose: ColumnElement[bool],
+    reason: str,
+) -> None:
+    """End every live session ``whose`` picks (a member's, a device's)."""
+    live = await session.scalars(select(AuthSession).where(whose, AuthSession.revoked_at.is_(None)))
     for auth_session in live:
         await _revoke(session, settings, redis, auth_session, reason)
 
@@ -391,13 +401,9 @@ async def block_device(
     device = await get_or_404(session, Device, device_id, missing=NO_DEVICE)
     device.blocked_at = clock.now()
     device.blocked_reason = reason
-    live = await session.scalars(
-        select(AuthSession).where(
-            AuthSession.device_id == device_id, AuthSession.revoked_at.is_(None)
-        )
+    await _revoke_live(
+        session, settings, redis, AuthSession.device_id == device_id, "device_blocked"
     )
-    for auth_session in live:
-        await _revoke(session, settings, redis, auth_session, "device_blocked")
     await audit.record(
         session,
         action="auth.device.blocked",

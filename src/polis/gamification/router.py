@@ -19,31 +19,22 @@ from polis.gamification.schemas import (
     LeaderboardItemOut,
     ProgressOut,
     TerritoryProgressOut,
-    TerritoryRefOut,
 )
 from polis.kit.cache import cached_page_answer
 from polis.kit.deps import DbSession
 from polis.kit.envelope import Envelope, ListEnvelope, ok
 from polis.kit.errors import ErrorCode
 from polis.kit.pagination import Pagination
+from polis.kit.presenting import from_row
 from polis.kit.routing import DomainRouter, errors
-from polis.territories.models import Territory, TerritoryType
+from polis.territories.models import TerritoryType
+from polis.territories.schemas import TerritoryRefOut
 
 router = DomainRouter(prefix="/gamification", tags=["gamification"])
 
 CACHE_NAMESPACE = "gamification"
 # The leaderboard moves as members onboard; five minutes, as statistics (§4).
 LEADERBOARD_TTL = 5 * 60
-
-
-def _territory_ref(territory: Territory) -> TerritoryRefOut:
-    return TerritoryRefOut(
-        id=territory.id,
-        type=territory.type,
-        code=territory.code,
-        name_ka=territory.name_ka,
-        name_en=territory.name_en,
-    )
 
 
 def _message(progress: service.TerritoryProgress) -> str:
@@ -79,46 +70,13 @@ async def progress(
 ) -> Envelope[ProgressOut] | Envelope[TerritoryProgressOut]:
     if territory_id is not None:
         found = await service.territory_progress(session, territory_id)
+        territory = TerritoryRefOut.of(found.territory)
         return ok(
-            TerritoryProgressOut(
-                territory=_territory_ref(found.territory),
-                current_level=found.current_level,
-                next_level=found.next_level,
-                members=found.members,
-                members_required=found.members_required,
-                members_needed=found.members_needed,
-                units_level=found.units_level,
-                units=found.units,
-                units_required=found.units_required,
-                units_needed=found.units_needed,
-                percent=found.percent,
-                message=_message(found),
-            )
+            from_row(TerritoryProgressOut, found, territory=territory, message=_message(found))
         )
     mine = await service.my_progress(session, user)
-    return ok(
-        ProgressOut(
-            current_level=mine.current_level,
-            next_level=mine.next_level,
-            counts=mine.counts,
-            have=mine.have,
-            required=mine.required,
-            needed=mine.needed,
-            percent=mine.percent,
-            leader_needed=mine.leader_needed,
-            chain=[
-                ChainUnitOut(
-                    id=link.unit.id,
-                    name=link.unit.name,
-                    level=link.unit.level,
-                    status=link.unit.status,
-                    member_count=link.unit.member_count,
-                    led=link.led,
-                )
-                for link in mine.chain
-            ],
-        )
-    )
+    chain = [from_row(ChainUnitOut, link.unit, led=link.led) for link in mine.chain]
+    return ok(from_row(ProgressOut, mine, chain=chain))
 
 
 @router.get(
@@ -134,14 +92,7 @@ async def unlocked_capabilities(
         CapabilitiesOut(
             unlocked_level=level,
             capabilities=[
-                CapabilityOut(
-                    code=cap.code,
-                    level=cap.level,
-                    title_en=cap.title_en,
-                    title_ka=cap.title_ka,
-                    unlocked=unlocked,
-                )
-                for cap, unlocked in capabilities
+                from_row(CapabilityOut, cap, unlocked=unlocked) for cap, unlocked in capabilities
             ],
         )
     )
@@ -181,12 +132,7 @@ async def leaderboard(
     async def produce() -> dict[str, Any]:
         rows, total = await queries.leaderboard(session, params, type_=type)
         items = [
-            LeaderboardItemOut(
-                rank=row.rank,
-                territory=_territory_ref(row.territory),
-                members=row.members,
-                growth_30d=row.growth_30d,
-            )
+            from_row(LeaderboardItemOut, row, territory=TerritoryRefOut.of(row.territory))
             for row in rows
         ]
         return {"items": items, "total": total}

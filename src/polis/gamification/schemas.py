@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from polis.territories.models import TerritoryType
+from polis.territories.schemas import TerritoryRefOut
 from polis.units.models import UnitLevel, UnitStatus
 
 
@@ -35,14 +35,6 @@ class ProgressOut(BaseModel):
         description="true when the member's own top unit must elect a leader before it counts"
     )
     chain: list[ChainUnitOut]
-
-
-class TerritoryRefOut(BaseModel):
-    id: uuid.UUID
-    type: TerritoryType
-    code: str
-    name_ka: str
-    name_en: str
 
 
 class TerritoryProgressOut(BaseModel):

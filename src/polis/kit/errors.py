@@ -137,6 +137,12 @@ class PolisError(Exception):
 
     error: ErrorCode = ErrorCode.INTERNAL
 
+    def __init_subclass__(cls, *, error: ErrorCode | None = None, **kwargs: Any) -> None:
+        """``class NotFound(PolisError, error=ErrorCode.NOT_FOUND)`` names a kind's default code."""
+        super().__init_subclass__(**kwargs)
+        if error is not None:
+            cls.error = error
+
     def __init__(
         self,
         message: str | None = None,
@@ -161,35 +167,26 @@ class PolisError(Exception):
         return self.error.status
 
 
-class AuthError(PolisError):
-    error = ErrorCode.INVALID_CREDENTIALS
+class AuthError(PolisError, error=ErrorCode.INVALID_CREDENTIALS): ...
 
 
-class PermissionDenied(PolisError):
-    error = ErrorCode.INSUFFICIENT_PERMISSIONS
+class PermissionDenied(PolisError, error=ErrorCode.INSUFFICIENT_PERMISSIONS): ...
 
 
-class ValidationFailed(PolisError):
-    error = ErrorCode.BAD_FORMAT
+class ValidationFailed(PolisError, error=ErrorCode.BAD_FORMAT): ...
 
 
-class BusinessRuleViolation(PolisError):
+class BusinessRuleViolation(PolisError, error=ErrorCode.INVALID_HIERARCHY_LEVEL):
     """A rule of the society forbids this; subclasses or ``error=`` name which."""
 
-    error = ErrorCode.INVALID_HIERARCHY_LEVEL
+
+class NotFound(PolisError, error=ErrorCode.NOT_FOUND): ...
 
 
-class NotFound(PolisError):
-    error = ErrorCode.NOT_FOUND
+class Conflict(PolisError, error=ErrorCode.ALREADY_EXISTS): ...
 
 
-class Conflict(PolisError):
-    error = ErrorCode.ALREADY_EXISTS
+class RateLimited(PolisError, error=ErrorCode.RATE_LIMITED): ...
 
 
-class RateLimited(PolisError):
-    error = ErrorCode.RATE_LIMITED
-
-
-class ServiceUnavailable(PolisError):
-    error = ErrorCode.SERVICE_UNAVAILABLE
+class ServiceUnavailable(PolisError, error=ErrorCode.SERVICE_UNAVAILABLE): ...

@@ -12,6 +12,7 @@ from polis.kit.deps import DbSession
 from polis.kit.envelope import Envelope, ListEnvelope, ok
 from polis.kit.errors import ErrorCode
 from polis.kit.pagination import Pagination, paginated
+from polis.kit.presenting import from_row
 from polis.kit.routing import DomainRouter, errors
 from polis.maintenance import service
 from polis.maintenance.models import ActivityReport
@@ -36,14 +37,7 @@ class ActivityReportOut(BaseModel):
 
     @classmethod
     def of(cls, report: ActivityReport) -> ActivityReportOut:
-        return cls(
-            id=report.id,
-            period_start=report.period_start,
-            period_end=report.period_end,
-            figures=report.figures,
-            emailed_at=report.emailed_at,
-            created_at=report.created_at,
-        )
+        return from_row(cls, report)
 
 
 @router.get(

@@ -12,6 +12,7 @@ from polis.kit.deps import DbSession, SettingsDep
 from polis.kit.envelope import Envelope, ListEnvelope, ok
 from polis.kit.errors import ErrorCode
 from polis.kit.pagination import Pagination, paginated
+from polis.kit.presenting import from_row
 from polis.kit.routing import DomainRouter, errors
 from polis.notifications import delivery
 from polis.notifications.delivery import DeliveryView
@@ -23,21 +24,7 @@ router = DomainRouter(prefix="/admin/deliveries", tags=["admin"])
 
 def _out(view: DeliveryView) -> DeliveryOut:
     row = view.delivery
-    return DeliveryOut(
-        id=row.id,
-        notification_id=row.notification_id,
-        user_id=row.user_id,
-        type=view.type,
-        channel=row.channel,
-        target=view.target,
-        status=row.status.value,
-        attempts=row.attempts,
-        last_error=row.last_error,
-        next_attempt_at=row.next_attempt_at,
-        sent_at=row.sent_at,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
+    return from_row(DeliveryOut, row, type=view.type, target=view.target, status=row.status.value)
 
 
 @router.get(

@@ -12,6 +12,7 @@ from polis.kit.deps import DbSession
 from polis.kit.envelope import ERROR_RESPONSES, Envelope, ok
 from polis.kit.errors import ErrorCode
 from polis.kit.pagination import Pagination, list_meta
+from polis.kit.presenting import from_row
 from polis.kit.routing import DomainRouter, errors
 from polis.notifications import service, texts
 from polis.notifications.models import PUSH_TOKEN_MAX, Notification, NotificationType
@@ -48,15 +49,7 @@ ReaderLanguage = Annotated[Language, Depends(_language)]
 
 def _out(notification: Notification, language: Language) -> NotificationOut:
     text = service.render(notification, language)
-    return NotificationOut(
-        id=notification.id,
-        type=notification.type,
-        title=text.title,
-        body=text.body,
-        params=notification.params,
-        read_at=notification.read_at,
-        created_at=notification.created_at,
-    )
+    return from_row(NotificationOut, notification, title=text.title, body=text.body)
 
 
 @router.get("", response_model=NotificationList, summary="My notifications")

@@ -9,11 +9,11 @@ from typing import Any
 from fastapi import Request, Response
 
 from polis.auth.deps import AuthenticatedUser
-from polis.gamification.schemas import TerritoryRefOut
 from polis.kit.cache import cached_answer
 from polis.kit.deps import DbSession
 from polis.kit.envelope import Envelope
 from polis.kit.errors import ErrorCode
+from polis.kit.presenting import from_row
 from polis.kit.routing import DomainRouter, errors
 from polis.statistics import service
 from polis.statistics.schemas import (
@@ -26,6 +26,7 @@ from polis.statistics.schemas import (
     UnitsOut,
     UserStatisticsOut,
 )
+from polis.territories.schemas import TerritoryRefOut
 from polis.units.models import UnitLevel
 
 router = DomainRouter(prefix="/statistics", tags=["statistics"])
@@ -41,18 +42,28 @@ async def _cached(
 
 
 def _units(units: dict[UnitLevel, service.LevelCounts]) -> UnitsOut:
-    return UnitsOut(
-        **{
-            level.value: LevelCountsOut(
-                total=c.total, active=c.active, forming=c.forming, inactive=c.inactive
-            )
-            for level, c in units.items()
-        }
-    )
+    return UnitsOut(**{level.value: from_row(LevelCountsOut, c) for level, c in units.items()})
 
 
 def _growth(growth: service.Growth) -> GrowthOut:
-    return GrowthOut(daily=growth.daily, weekly=growth.weekly, monthly=growth.monthly)
+    return from_row(GrowthOut, growth)
+
+
+# What an ateuli's answer takes from the unit (the rest comes from the statistics).
+_ATEULI_FIELDS = (
+    "id",
+    "name",
+    "status",
+    "territory_id",
+    "member_count",
+    "activated_at",
+    "created_at",
+)
+
+
+def _attributes(row: object, *names: str) -> dict[str, Any]:
+    """``row``'s attributes ``names``: the fields an answer takes from a second row."""
+    return {name: getattr(row, name) for name in names}
 
 
 @router.get(
@@ -64,17 +75,10 @@ def _growth(growth: service.Growth) -> GrowthOut:
 async def platform(request: Request, _: AuthenticatedUser, session: DbSession) -> Response:
     async def produce() -> PlatformStatisticsOut:
         stats = await service.platform(session)
-        return PlatformStatisticsOut(
-            users=stats.users,
-            verified=stats.verified,
-            geders=stats.geders,
-            supporters=stats.supporters,
-            active=stats.active,
-            passive=stats.passive,
+        return from_row(
+            PlatformStatisticsOut,
+            stats,
             units=_units(stats.units),
-            open_elections=stats.open_elections,
-            pending_sos=stats.pending_sos,
-            active_initiatives=stats.active_initiatives,
             registrations=_growth(stats.registrations),
             verified_growth=_growth(stats.verified_growth),
         )
@@ -94,22 +98,11 @@ async def territory(
 ) -> Response:
     async def produce() -> TerritoryStatisticsOut:
         stats = await service.territory(session, territory_id)
-        place = stats.territory
-        return TerritoryStatisticsOut(
-            territory=TerritoryRefOut(
-                id=place.id,
-                type=place.type,
-                code=place.code,
-                name_ka=place.name_ka,
-                name_en=place.name_en,
-            ),
-            members=stats.members,
-            geders=stats.geders,
-            supporters=stats.supporters,
-            active=stats.active,
-            passive=stats.passive,
+        return from_row(
+            TerritoryStatisticsOut,
+            stats,
+            territory=TerritoryRefOut.of(stats.territory),
             units=_units(stats.units),
-            members_in_ateulis=stats.members_in_ateulis,
             verified_growth=_growth(stats.verified_growth),
         )
 
@@ -129,25 +122,11 @@ async def ateuli(
 ) -> Response:
     async def produce() -> AteuliStatisticsOut:
         stats = await service.ateuli(session, ateuli_id)
-        unit = stats.unit
-        return AteuliStatisticsOut(
-            id=unit.id,
-            name=unit.name,
-            status=unit.status,
-            territory_id=unit.territory_id,
-            member_count=unit.member_count,
-            capacity=stats.capacity,
-            led=stats.led,
-            geders=stats.geders,
-            supporters=stats.supporters,
-            active=stats.active,
-            passive=stats.passive,
-            joined_30d=stats.joined_30d,
-            left_30d=stats.left_30d,
-            ever_members=stats.ever_members,
+        return from_row(
+            AteuliStatisticsOut,
+            stats,
             levels_above=stats.parent_levels,
-            activated_at=unit.activated_at,
-            created_at=unit.created_at,
+            **_attributes(stats.unit, *_ATEULI_FIELDS),
         )
 
     return await _cached(request, f"ateuli:{ateuli_id}", produce)
@@ -167,22 +146,13 @@ async def user(
     async def produce() -> UserStatisticsOut:
         stats = await service.user(session, user_id)
         member = stats.user
-        return UserStatisticsOut(
-            id=member.id,
-            display_name=member.display_name,
-            role=member.role,
-            status=member.status,
+        return from_row(
+            UserStatisticsOut,
+            stats,
             verified=member.is_verified,
             member_since=member.onboarded_at,
-            ateuli_id=stats.ateuli_id,
-            ateuli_name=stats.ateuli_name,
-            ateulis_joined=stats.ateulis_joined,
-            seats=[
-                SeatOut(unit_id=s.unit_id, unit_name=s.unit_name, level=s.level, since=s.since)
-                for s in stats.seats
-            ],
-            terms_served=stats.terms_served,
-            achievements=stats.achievements,
+            seats=[from_row(SeatOut, seat) for seat in stats.seats],
+            **_attributes(member, "id", "display_name", "role", "status"),
         )
 
     return await _cached(request, f"user:{user_id}", produce, private=True)

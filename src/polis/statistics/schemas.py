@@ -7,7 +7,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from polis.gamification.schemas import TerritoryRefOut
+from polis.territories.schemas import TerritoryRefOut
 from polis.units.models import UnitLevel, UnitStatus
 from polis.users.models import MemberStatus, UserRole
 

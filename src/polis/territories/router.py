@@ -16,6 +16,7 @@ from polis.kit.deps import DbSession, SettingsDep
 from polis.kit.envelope import Envelope, ListEnvelope
 from polis.kit.errors import ErrorCode, NotFound
 from polis.kit.pagination import PageParams, Pagination
+from polis.kit.presenting import from_row
 from polis.kit.routing import DomainRouter, errors
 from polis.territories import service
 from polis.territories.models import TerritoryType
@@ -88,8 +89,9 @@ async def list_territories(
         members = await service.member_counts(session, ids)
         ateulis = await service.ateuli_counts(session, ids)
         items = [
-            TerritoryListItemOut(
-                **TerritoryOut.of(t).model_dump(),
+            from_row(
+                TerritoryListItemOut,
+                TerritoryOut.of(t),
                 member_count=members[t.id],
                 ateuli_count=ateulis[t.id],
             )
@@ -106,8 +108,9 @@ async def list_territories(
 async def _detail(session: AsyncSession, territory_id: uuid.UUID) -> TerritoryDetailOut:
     territory = await service.get_territory(session, territory_id)
     parents = await service.parent_chain(session, territory)
-    return TerritoryDetailOut(
-        **TerritoryOut.of(territory).model_dump(),
+    return from_row(
+        TerritoryDetailOut,
+        TerritoryOut.of(territory),
         parents=[TerritoryRefOut.of(parent) for parent in parents],
         boundary=territory.boundary,
     )
@@ -193,18 +196,7 @@ async def get_statistics(
 
     async def produce() -> TerritoryStatisticsOut:
         stats = await service.statistics(session, territory)
-        return TerritoryStatisticsOut(
-            territory=TerritoryRefOut.of(territory),
-            members=stats.members,
-            geders=stats.geders,
-            supporters=stats.supporters,
-            active=stats.active,
-            passive=stats.passive,
-            ateulis=stats.ateulis,
-            children=stats.children,
-            municipalities=stats.municipalities,
-            electoral_districts=stats.electoral_districts,
-        )
+        return from_row(TerritoryStatisticsOut, stats, territory=TerritoryRefOut.of(territory))
 
     return await _cached(request, f"statistics:{territory_id}", LIVE_TTL, produce)
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from polis.kit.presenting import from_row
 from polis.territories.models import Territory, TerritoryType
 from polis.units.models import Unit, UnitStatus
 from polis.users.models import User
@@ -21,13 +22,7 @@ class TerritoryRefOut(BaseModel):
 
     @classmethod
     def of(cls, territory: Territory) -> TerritoryRefOut:
-        return cls(
-            id=territory.id,
-            type=territory.type,
-            code=territory.code,
-            name_ka=territory.name_ka,
-            name_en=territory.name_en,
-        )
+        return from_row(cls, territory)
 
 
 class TerritoryOut(TerritoryRefOut):
@@ -40,11 +35,7 @@ class TerritoryOut(TerritoryRefOut):
     def of(cls, territory: Territory) -> TerritoryOut:
         corners = (territory.min_lng, territory.min_lat, territory.max_lng, territory.max_lat)
         bbox = [float(v) for v in corners if v is not None]
-        return cls(
-            **TerritoryRefOut.of(territory).model_dump(),
-            parent_id=territory.parent_id,
-            bbox=bbox if len(bbox) == 4 else None,
-        )
+        return from_row(cls, territory, bbox=bbox if len(bbox) == 4 else None)
 
 
 class TerritoryListItemOut(TerritoryOut):
@@ -83,12 +74,9 @@ class AteuliSummaryOut(BaseModel):
 
     @classmethod
     def of(cls, unit: Unit, leader: User | None) -> AteuliSummaryOut:
-        return cls(
-            id=unit.id,
-            name=unit.name,
-            territory_id=unit.territory_id,
-            status=unit.status,
-            member_count=unit.member_count,
+        return from_row(
+            cls,
+            unit,
             leader_id=leader.id if leader is not None else None,
             leader_name=leader.display_name if leader is not None else None,
         )

@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 from shapely.geometry import Point, shape
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.elements import ColumnElement
 
 from polis.kit.cache import ResponseCache
@@ -310,21 +311,33 @@ def _verified() -> ColumnElement[bool]:
     )
 
 
-async def member_counts(
-    session: AsyncSession, territory_ids: Sequence[uuid.UUID]
+async def _counts_below(
+    session: AsyncSession,
+    territory_ids: Sequence[uuid.UUID],
+    counted: InstrumentedAttribute[uuid.UUID],
+    located: InstrumentedAttribute[Any],
+    where: ColumnElement[bool],
 ) -> dict[uuid.UUID, int]:
-    """Verified members living in each territory or anywhere below it."""
+    """``count(counted)`` of the rows ``where`` holds whose ``located`` territory is each of
+    ``territory_ids`` or anywhere below it, in one query; 0 for a territory with none."""
     if not territory_ids:
         return {}
     tree = subtree(territory_ids)
     rows = await session.execute(
-        select(tree.c.root_id, func.count(User.id))
-        .join(User, User.territory_id == tree.c.id)
-        .where(_verified())
+        select(tree.c.root_id, func.count(counted))
+        .join(counted.class_, located == tree.c.id)
+        .where(where)
         .group_by(tree.c.root_id)
     )
     counts = {root_id: int(count) for root_id, count in rows}
     return {territory_id: counts.get(territory_id, 0) for territory_id in territory_ids}
+
+
+async def member_counts(
+    session: AsyncSession, territory_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, int]:
+    """Verified members living in each territory or anywhere below it."""
+    return await _counts_below(session, territory_ids, User.id, User.territory_id, _verified())
 
 
 async def ateuli_counts(
@@ -332,17 +345,7 @@ async def ateuli_counts(
 ) -> dict[uuid.UUID, int]:
     """Ateulis (``forming`` or ``active``; a dissolved one is not counted) in each territory or
     anywhere below it, in one query."""
-    if not territory_ids:
-        return {}
-    tree = subtree(territory_ids)
-    rows = await session.execute(
-        select(tree.c.root_id, func.count(Unit.id))
-        .join(Unit, Unit.territory_id == tree.c.id)
-        .where(_live_ateuli())
-        .group_by(tree.c.root_id)
-    )
-    counts = {root_id: int(count) for root_id, count in rows}
-    return {territory_id: counts.get(territory_id, 0) for territory_id in territory_ids}
+    return await _counts_below(session, territory_ids, Unit.id, Unit.territory_id, _live_ateuli())
 
 
 def _live_ateuli() -> ColumnElement[bool]:

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from polis.audit import service as audit
 from polis.config import Settings
@@ -207,7 +208,14 @@ async def complete_onboarding(
     ged_number = normalize_ged_number(form.ged_number) if form.ged_number else None
     protector_ = personal_id_protector(settings)
     personal_id_index = protector_.blind_index(personal_id)
-    await _refuse_taken_personal_id(session, user, personal_id_index)
+    await _refuse_taken(
+        session,
+        user,
+        User.personal_id_index,
+        personal_id_index,
+        field="personal_id",
+        what="personal ID",
+    )
     if ged_number is not None:
         await _confirm_ged_holding(session, ged, user, ged_number, personal_id)
     user.personal_id_index = personal_id_index
@@ -225,17 +233,22 @@ async def complete_onboarding(
     return next_steps(user)
 
 
-async def _refuse_taken_personal_id(
-    session: AsyncSession, user: User, personal_id_index: str
+async def _refuse_taken(
+    session: AsyncSession,
+    user: User,
+    column: InstrumentedAttribute[Any],
+    value: str,
+    *,
+    field: str,
+    what: str,
 ) -> None:
-    taken = await session.scalar(
-        select(User.id).where(User.personal_id_index == personal_id_index, User.id != user.id)
-    )
+    """409/2004 when another member holds ``value`` in ``column`` (the form's ``field``)."""
+    taken = await session.scalar(select(User.id).where(column == value, User.id != user.id))
     if taken is not None:
         raise Conflict(
-            "This personal ID belongs to another member.",
+            f"This {what} belongs to another member.",
             error=ErrorCode.DUPLICATE,
-            details={"field": "personal_id"},
+            details={"field": field},
         )
 
 
@@ -243,15 +256,9 @@ async def _confirm_ged_holding(
     session: AsyncSession, ged: GedDatabase, user: User, ged_number: str, personal_id: str
 ) -> None:
     """Make ``user`` a GeDer when ``ged_number`` is free and the GeD Database confirms it."""
-    owner = await session.scalar(
-        select(User.id).where(User.ged_number == ged_number, User.id != user.id)
+    await _refuse_taken(
+        session, user, User.ged_number, ged_number, field="ged_number", what="GeD number"
     )
-    if owner is not None:
-        raise Conflict(
-            "This GeD number belongs to another member.",
-            error=ErrorCode.DUPLICATE,
-            details={"field": "ged_number"},
-        )
     holding = await ged.verify_holding(ged_number, personal_id)
     if holding is None:
         raise BusinessRuleViolation(
