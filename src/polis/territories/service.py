@@ -30,7 +30,7 @@ from polis.kit.pagination import Page, PageParams, paginate
 from polis.territories import importer
 from polis.territories.importer import FeatureSpec, ImportProblem, TerritoryImportError
 from polis.territories.models import PARENT_TYPE, Territory, TerritoryType
-from polis.units.models import LeadershipTerm, Unit, UnitLevel, UnitStatus
+from polis.units.models import ATEULI_SORTABLE, LeadershipTerm, Unit, UnitLevel, UnitStatus
 from polis.users.models import MemberStatus, User, UserRole
 
 CACHE_NAMESPACE = "territories"
@@ -389,11 +389,7 @@ async def list_ateulis(session: AsyncSession, territory: Territory, params: Page
         session,
         statement,
         params,
-        sortable={
-            "created_at": Unit.created_at,
-            "member_count": Unit.member_count,
-            "name": Unit.name,
-        },
+        sortable=ATEULI_SORTABLE,
         default_sort="created_at",
     )
     units: list[Unit] = list(page.items)

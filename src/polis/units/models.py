@@ -143,3 +143,11 @@ class LeadershipTerm(UUIDPrimaryKey, Timestamps, Base):
     end_reason: Mapped[TermEndReason | None] = mapped_column(
         pg_enum(TermEndReason, "term_end_reason")
     )
+
+
+# How lists of ateulis sort (GET /ateulis, GET /territories/{id}/ateulis): one map for both.
+ATEULI_SORTABLE = {
+    "created_at": Unit.created_at,
+    "member_count": Unit.member_count,
+    "name": Unit.name,
+}

@@ -15,6 +15,7 @@ from polis.kit.errors import NotFound
 from polis.kit.pagination import Page, PageParams, paginate
 from polis.territories import service as territories
 from polis.units.models import (
+    ATEULI_SORTABLE,
     MAX_UNIT_SIZE,
     LeadershipTerm,
     Unit,
@@ -120,11 +121,7 @@ async def list_ateulis(session: AsyncSession, filters: AteuliFilters, params: Pa
         session,
         statement,
         params,
-        sortable={
-            "created_at": Unit.created_at,
-            "member_count": Unit.member_count,
-            "name": Unit.name,
-        },
+        sortable=ATEULI_SORTABLE,
         default_sort="created_at",
     )
 
