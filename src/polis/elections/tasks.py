@@ -64,70 +64,67 @@ async def lifecycle_pass(
     report = LifecycleReport()
     async with maker() as session:
         to_open, to_finalize = await elections_lifecycle.due_elections(session, clock.now())
-    await _open_each(maker, commit, to_open, report)
-    await _finalize_each(maker, commit, to_finalize, report)
+    await _each(
+        maker,
+        commit,
+        to_open,
+        elections_lifecycle.open_voting,
+        report,
+        failed="elections.open_failed",
+    )
+    await _each(maker, commit, to_finalize, _finalize, report, failed="elections.finalize_failed")
     async with maker() as session:
         unit_ids = await elections_lifecycle.due_units(session)
-    await _schedule_each(maker, commit, unit_ids, report)
+    await _each(
+        maker,
+        commit,
+        unit_ids,
+        _schedule,
+        report,
+        failed="elections.schedule_failed",
+        key="unit_id",
+    )
     return report
 
 
-async def _open_each(
+# A step of the pass on one election or unit: the LifecycleReport counter it adds to, if any.
+Step = Callable[[AsyncSession, uuid.UUID], Awaitable[str | None]]
+
+
+async def _finalize(session: AsyncSession, election_id: uuid.UUID) -> str | None:
+    return "finalized" if await finalize(session, election_id) else None
+
+
+async def _schedule(session: AsyncSession, unit_id: uuid.UUID) -> str | None:
+    unit = await session.get(Unit, unit_id)
+    if unit is None or await elections_lifecycle.schedule_leader_election(session, unit) is None:
+        return None
+    return "scheduled"
+
+
+async def _each(
     maker: async_sessionmaker[AsyncSession],
     commit: Commit,
-    election_ids: Sequence[uuid.UUID],
+    ids: Sequence[uuid.UUID],
+    step: Step,
     report: LifecycleReport,
+    *,
+    failed: str,
+    key: str = "election_id",
 ) -> None:
-    for election_id in election_ids:
+    """Run ``step`` on each id in a transaction of its own: a failure is counted and logged,
+    and stops nothing else."""
+    for each_id in ids:
         try:
             async with maker() as session:
-                outcome = await elections_lifecycle.open_voting(session, election_id)
+                counter = await step(session, each_id)
                 await commit(session)
         except Exception:
             report.failed += 1
-            log.exception("elections.open_failed", election_id=str(election_id))
+            log.exception(failed, **{key: str(each_id)})
             continue
-        if outcome is not None:
-            setattr(report, outcome, getattr(report, outcome) + 1)
-
-
-async def _finalize_each(
-    maker: async_sessionmaker[AsyncSession],
-    commit: Commit,
-    election_ids: Sequence[uuid.UUID],
-    report: LifecycleReport,
-) -> None:
-    for election_id in election_ids:
-        try:
-            async with maker() as session:
-                done = await finalize(session, election_id)
-                await commit(session)
-        except Exception:
-            report.failed += 1
-            log.exception("elections.finalize_failed", election_id=str(election_id))
-            continue
-        report.finalized += int(done)
-
-
-async def _schedule_each(
-    maker: async_sessionmaker[AsyncSession],
-    commit: Commit,
-    unit_ids: Sequence[uuid.UUID],
-    report: LifecycleReport,
-) -> None:
-    for unit_id in unit_ids:
-        try:
-            async with maker() as session:
-                unit = await session.get(Unit, unit_id)
-                scheduled = unit is not None and (
-                    await elections_lifecycle.schedule_leader_election(session, unit) is not None
-                )
-                await commit(session)
-        except Exception:
-            report.failed += 1
-            log.exception("elections.schedule_failed", unit_id=str(unit_id))
-            continue
-        report.scheduled += int(scheduled)
+        if counter is not None:
+            setattr(report, counter, getattr(report, counter) + 1)
 
 
 def run_lifecycle(settings: Settings, *, send_task: SendTask | None = None) -> LifecycleReport:
