@@ -1,6 +1,7 @@
 """The delivery outbox: push, email and SMS copies of notifications (DESIGN.md §3.8, §3.9).
 
-``notify`` calls :func:`plan_deliveries` in the caller's transaction: one row per channel the
+``notify``/``notify_each`` call :func:`plan_deliveries_for` in the caller's transaction (one
+read of the devices, one insert for all the notifications): one row per channel the
 member gets this type on (``channels_for``) and can be reached by — push: one row per
 registered device (each device is its own address, its own retries and its own dead token);
 email: only with an email address; SMS: only for the types ``ALLOWED`` to use SMS, and only
